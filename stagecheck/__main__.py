@@ -1,0 +1,3 @@
+from stagecheck.cli import main
+
+main()
