@@ -13,6 +13,7 @@ cascade into a list of consequences.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,6 +35,17 @@ from .violations import Severity, Violation
 
 TERMINAL_TYPES = frozenset({"done", "error"})
 _BAD_TEXT = re.compile("[\ud800-\udfff\ufffd]")  # lone surrogates, replacement characters
+
+
+def _parse_json(text: str) -> Any:
+    """Parse fast; fall back to the stdlib, which keeps lone surrogates for Q4 to report."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,27 +119,31 @@ class StreamValidator:
         self._head_failed = False
         self._new: list[Violation] = []
         self._connected_seen = False
+        self._sse_ids = 0  # events that count for S2 (phantom keep-alive events do not)
+        self._types = self.schemas.types
+        self._sse_state = self._task("") if self.expect.transport == "sse" else TaskState()
 
     # -- public API -----------------------------------------------------------------
 
     def feed(self, event: StreamEvent) -> list[Violation]:
         """Take one event; return the violations it caused (also kept in `violations`)."""
         self._new = []
-        if isinstance(event, SseEvent):
+        kind = event.__class__  # identity checks: this runs on every event of a load test
+        if kind is SseEvent:
             self._activity(event.at)
-            self._sse_event(event)
-        elif isinstance(event, WsMessage):
+            self._sse_event(event)  # type: ignore[arg-type]
+        elif kind is WsMessage:
             self._activity(event.at)
-            self._ws_message(event)
-        elif isinstance(event, SseComment):
+            self._ws_message(event)  # type: ignore[arg-type]
+        elif kind is SseComment:
             pass  # S3: comments are not events, and do not count as activity for Q6
-        elif isinstance(event, (RequestSent, WsOpened)):
+        elif kind is RequestSent or kind is WsOpened:
             if self.started_at is None:
                 self.started_at = event.at
-        elif isinstance(event, ResponseHead):
-            self._response_head(event)
-        elif isinstance(event, StreamClosed):
-            self._closed(event)
+        elif kind is ResponseHead:
+            self._response_head(event)  # type: ignore[arg-type]
+        elif kind is StreamClosed:
+            self._closed(event)  # type: ignore[arg-type]
         return self._new
 
     def finish(self, at: float) -> list[Violation]:
@@ -289,8 +305,7 @@ class StreamValidator:
 
     def _sse_event(self, event: SseEvent) -> None:
         index = self.events
-        state = self._task("")
-        assert self.schemas is not None
+        state = self._sse_state
         if event.data == "":
             self._report(
                 "S3",
@@ -301,12 +316,10 @@ class StreamValidator:
                 index=index,
             )
             return
-        self._check_sse_id(event, index)
+        self._sse_ids += 1
+        self._check_sse_id(event, self._sse_ids)
         name = event.event
-        try:
-            payload = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            payload = None
+        payload = _parse_json(event.data)
         if not isinstance(payload, dict):
             state.resync = True
             self._report(
@@ -319,21 +332,22 @@ class StreamValidator:
             )
             return
         kind = payload.get("type")
-        if name is None or name not in self.schemas:
+        message_type = self._types.get(name) if name is not None else None
+        if message_type is None:
             if name in self.expect.allowed_types:
                 return
-            state.resync = True
+            self._malformed(state, name, kind, event.at)
             self._report(
                 "S1",
                 "event type is not token, done or error",
                 received=f"event: {name if name is not None else '(none: message)'}",
-                expected="event: " + " | ".join(self.schemas.types),
+                expected="event: " + " | ".join(self._types),
                 at=event.at,
                 index=index,
             )
             return
         if kind != name:
-            state.resync = True
+            self._malformed(state, name, kind, event.at)
             self._report(
                 "S1",
                 "data.type does not match the event field",
@@ -343,20 +357,31 @@ class StreamValidator:
                 index=index,
             )
             return
-        self._task_message(state, "", name, payload, event.at, index)
-
-    def _check_sse_id(self, event: SseEvent, index: int) -> None:
-        if event.id is None:
-            return
-        if not (event.id.isascii() and event.id.isdigit()) or int(event.id) != index:
+        problem = message_type.first_error(payload)
+        if problem is not None:
+            self._malformed(state, name, kind, event.at)
             self._report(
-                "S2",
-                "event id does not count up by one from 1",
-                received=f"id: {event.id}",
-                expected=f"id: {index}",
+                "M1",
+                f"{name} event does not match its schema: {problem}",
+                received=event.data,
+                expected=f"asyncapi.yaml {message_type.pointer}",
                 at=event.at,
                 index=index,
             )
+            return
+        self._task_message(state, "", message_type.name, payload, event.at, index)
+
+    def _check_sse_id(self, event: SseEvent, position: int) -> None:
+        if event.id is None or (event.id.isdigit() and event.id.isascii() and int(event.id) == position):
+            return
+        self._report(
+            "S2",
+            "event id does not count up by one from 1",
+            received=f"id: {event.id}",
+            expected=f"id: {position}",
+            at=event.at,
+            index=self.events,
+        )
 
     def _finish_sse(self, at: float) -> None:
         state = self.tasks.get("")
@@ -419,10 +444,7 @@ class StreamValidator:
                 index=index,
             )
             return
-        try:
-            payload = orjson.loads(message.text)
-        except orjson.JSONDecodeError:
-            payload = None
+        payload = _parse_json(message.text)
         if not isinstance(payload, dict):
             self._report(
                 "M1",
@@ -459,7 +481,10 @@ class StreamValidator:
         if problem is not None:
             task_id = payload.get("task_id")
             if isinstance(task_id, str) and task_id in self.tasks:
-                self.tasks[task_id].resync = True
+                self._malformed(self.tasks[task_id], kind, kind, message.at)
+            elif not isinstance(task_id, str) and len(self.expect.task_ids) == 1:
+                # A message without its task_id: most likely about the task we follow.
+                self._malformed(self._task(next(iter(self.expect.task_ids))), kind, kind, message.at)
             self._report(
                 "M1",
                 f"{kind} message does not match its schema: {problem}",
@@ -527,6 +552,19 @@ class StreamValidator:
                 task_id=task_id,
             )
             state.resync = True
+
+    def _malformed(self, state: TaskState, name: object, kind: object, at: float) -> None:
+        """An event that breaks S1/M1 still ends the task if it was meant as its terminal.
+
+        What it was meant as: the SSE event field when that names a known type, else
+        the data's type.
+        """
+        state.resync = True
+        assert self.schemas is not None
+        meant = name if isinstance(name, str) and name in self.schemas else kind
+        if state.terminal is None and meant in TERMINAL_TYPES:
+            state.terminal = str(meant)
+            state.terminal_at = at
 
     def _ws_closed_by_server(self, event: StreamClosed) -> None:
         primary = self.primary

@@ -1,0 +1,271 @@
+"""What a load sweep measured: typed results and their JSON form (`results.json`).
+
+The load runner produces these, the gate judges them and the report writers render
+them; nothing here does I/O or imports a load tool. Times are in microseconds, as the
+load users' HDR histograms record them; `Distribution.encoded` keeps the histogram
+itself (HdrHistogram's compressed base64 form) so that results can be merged or
+re-percentiled later.
+
+Metric definitions follow vLLM's `bench serve`:
+- TTFT: first token event's arrival minus the request start (the SSE POST, or the
+  WebSocket mode's POST that starts the task).
+- ITL: every gap between consecutive token events of a stream, pooled over streams
+  (the first token's wait is TTFT, not an ITL sample, as in GenAI-Perf).
+- TPOT: per stream, (E2E - TTFT) / (tokens - 1), for streams with 2 tokens or more.
+- E2E: terminal event's arrival minus the request start.
+- Goodput: share of streams that ended with `done`, broke no rule and met every SLO.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+Mode = Literal["sse", "ws"]
+MODES: tuple[Mode, ...] = ("sse", "ws")
+PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+class ResultsFormatError(ValueError):
+    """A results.json that this version cannot read (wrong schema version or shape)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """A latency distribution in microseconds; all zeros when `count` is 0."""
+
+    count: int = 0
+    min_us: int = 0
+    mean_us: float = 0.0
+    max_us: int = 0
+    p50_us: int = 0
+    p90_us: int = 0
+    p95_us: int = 0
+    p99_us: int = 0
+    p999_us: int = 0
+    encoded: str = ""
+
+    def percentile_ms(self, percentile: float) -> float | None:
+        """p50/p90/p95/p99/p99.9 in milliseconds; None when nothing was recorded."""
+        if self.count == 0:
+            return None
+        key = {50.0: "p50_us", 90.0: "p90_us", 95.0: "p95_us", 99.0: "p99_us", 99.9: "p999_us"}[percentile]
+        return float(getattr(self, key)) / 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSample:
+    """CPU and memory of a process tree (the target, or the load client) over a level's window."""
+
+    pid: int
+    processes: int  # the tree's size at the last sample
+    cpu_seconds: float  # user + system time used during the window, whole tree
+    cpu_percent_mean: float  # of one core; 200 means two cores busy
+    cpu_percent_peak: float
+    rss_start_bytes: int
+    rss_peak_bytes: int
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class Slo:
+    """Service-level objectives for goodput, in milliseconds (None: not judged)."""
+
+    ttft_ms: float | None = 1000.0
+    tpot_ms: float | None = 200.0
+    e2e_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LevelResult:
+    """One concurrency level of one mode: `users` closed-loop clients for `window_s`."""
+
+    mode: Mode
+    users: int
+    processes: int
+    window_s: float  # the measured window: from all users spawned to the stop
+    ramp_s: float
+    streams: int  # streams started in the window that ended (by the server or a failure)
+    completed: int  # reached a terminal event (done or error); may still have broken rules
+    failed: int  # never got going: refused, timed out, or answered with a wrong status
+    incomplete: int  # started, then ended or stalled without a terminal event
+    task_errors: int  # completed with an `error` terminal event (the task failed, in-band)
+    tokens: int
+    events: int
+    good: int  # completed and met every SLO
+    violations: dict[str, int] = field(default_factory=dict)  # rule id -> streams that broke it
+    warnings: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # failure kind -> streams
+    examples: tuple[str, ...] = ()  # a few violation/failure messages, verbatim
+    ttft: Distribution = Distribution()
+    itl: Distribution = Distribution()
+    tpot: Distribution = Distribution()
+    e2e: Distribution = Distribution()
+    server: ProcessSample | None = None
+    client: ProcessSample | None = None
+    interrupted: bool = False
+
+    @property
+    def key(self) -> tuple[Mode, int]:
+        return (self.mode, self.users)
+
+    @property
+    def error_rate(self) -> float:
+        """Share of streams that failed, ended incomplete, or whose task failed."""
+        return (self.failed + self.incomplete + self.task_errors) / self.streams if self.streams else 0.0
+
+    @property
+    def violation_count(self) -> int:
+        return sum(self.violations.values())
+
+    @property
+    def violation_rate(self) -> float:
+        """Rule breaches per stream (a stream can break several rules)."""
+        return self.violation_count / self.streams if self.streams else 0.0
+
+    @property
+    def goodput(self) -> float:
+        return self.good / self.streams if self.streams else 0.0
+
+    @property
+    def streams_per_s(self) -> float:
+        return self.streams / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def server_cpu_ms_per_stream(self) -> float | None:
+        if self.server is None or not self.streams:
+            return None
+        return self.server.cpu_seconds * 1000.0 / self.streams
+
+    @property
+    def server_rss_per_user_kib(self) -> float | None:
+        """Memory growth of the target over the level, per concurrent stream."""
+        if self.server is None or not self.users:
+            return None
+        return max(0, self.server.rss_peak_bytes - self.server.rss_start_bytes) / 1024.0 / self.users
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """One gate limit that a level did not hold."""
+
+    mode: str
+    users: int
+    metric: str
+    value: float
+    limit: float
+    source: Literal["default", "gate", "baseline"]
+    detail: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.mode} @ {self.users} users: {self.metric} = {_fmt(self.value)}, limit {_fmt(self.limit)}"
+        text += f" ({self.source}"
+        return text + (f": {self.detail})" if self.detail else ")")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+@dataclass(frozen=True, slots=True)
+class GateOutcome:
+    """The verdict: breached limits (empty: passed) and what was judged against."""
+
+    breaches: tuple[Breach, ...] = ()
+    gate_file: str | None = None
+    baseline_file: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.breaches
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResults:
+    """A whole sweep: every level of every mode, in the order they ran."""
+
+    started_at: str  # ISO 8601, UTC
+    target: str
+    target_kind: Literal["embedded-mock", "external"]
+    config: dict[str, Any]
+    slo: Slo
+    levels: tuple[LevelResult, ...]
+    interrupted: bool = False
+    gate: GateOutcome | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def level(self, mode: str, users: int) -> LevelResult | None:
+        for result in self.levels:
+            if result.mode == mode and result.users == users:
+                return result
+        return None
+
+    @property
+    def modes(self) -> list[str]:
+        return [m for m in MODES if any(r.mode == m for r in self.levels)]
+
+    @property
+    def user_levels(self) -> list[int]:
+        return sorted({r.users for r in self.levels})
+
+    def with_gate(self, gate: GateOutcome) -> LoadResults:
+        return dataclasses.replace(self, gate=gate)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        # Derived figures are written too, so that readers of the JSON need not recompute them.
+        for level, raw in zip(self.levels, data["levels"], strict=True):
+            raw["derived"] = {
+                "error_rate": level.error_rate,
+                "violation_rate": level.violation_rate,
+                "goodput": level.goodput,
+                "streams_per_s": level.streams_per_s,
+                "tokens_per_s": level.tokens_per_s,
+                "server_cpu_ms_per_stream": level.server_cpu_ms_per_stream,
+                "server_rss_per_user_kib": level.server_rss_per_user_kib,
+            }
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadResults:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ResultsFormatError(f"results schema version {version!r}; this stagecheck reads {SCHEMA_VERSION}")
+        try:
+            gate = data.get("gate")
+            return cls(
+                started_at=data["started_at"],
+                target=data["target"],
+                target_kind=data["target_kind"],
+                config=dict(data["config"]),
+                slo=Slo(**data["slo"]),
+                levels=tuple(_level_from_json(raw) for raw in data["levels"]),
+                interrupted=bool(data.get("interrupted", False)),
+                gate=None
+                if gate is None
+                else GateOutcome(
+                    breaches=tuple(Breach(**b) for b in gate["breaches"]),
+                    gate_file=gate.get("gate_file"),
+                    baseline_file=gate.get("baseline_file"),
+                ),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ResultsFormatError(f"results.json is missing or has a malformed field: {exc}") from exc
+
+
+def _level_from_json(raw: dict[str, Any]) -> LevelResult:
+    raw = {k: v for k, v in raw.items() if k != "derived"}
+    for name in ("ttft", "itl", "tpot", "e2e"):
+        raw[name] = Distribution(**raw[name])
+    for name in ("server", "client"):
+        if raw.get(name) is not None:
+            raw[name] = ProcessSample(**raw[name])
+    raw["examples"] = tuple(raw.get("examples", ()))
+    return LevelResult(**raw)
