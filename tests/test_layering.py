@@ -100,6 +100,6 @@ def test_floors_are_not_importable_under_bare_names() -> None:
     import sys
 
     # From outside the checkout only the stagecheck namespace exists (PyContracts owns `contracts`).
-    code = "import importlib.util as u; print([n for n in %r if u.find_spec(n)])" % (FLOORS,)
+    code = f"import importlib.util as u; print([n for n in {FLOORS!r} if u.find_spec(n)])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert out.stdout.strip() == "[]"
