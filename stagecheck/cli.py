@@ -19,6 +19,7 @@ from stagecheck.contracts.errors import StagecheckError
 # command name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
     "validate-specs": "stagecheck.commands.validate_specs:command",
+    "mock": "stagecheck.commands.mock:command",
 }
 
 

@@ -1,0 +1,650 @@
+"""The mock server against a bare Starlette endpoint that streams the same bytes.
+
+Three processes: the mock (`python -m stagecheck.mock_server`), the bare endpoint (this
+script with `--bare`), and the load client (this script with `--client`), so that server
+and client never share a core's event loop. The client is raw asyncio protocols (no
+HTTP or WebSocket library) so that it is not the bottleneck.
+
+Figures:
+- throughput: SSE events/s and WebSocket messages/s over 100 concurrent streams that
+  each carry 200 tokens with no delay, streams restarted as they end, for 3 s; two
+  rounds alternating mock and bare, the best round of each counts. Server CPU seconds
+  are measured too (messages per server CPU second: the efficiency, less sensitive to
+  other work on the machine than messages/s).
+- capacity: N concurrent streams at 10 tokens/s each (60 tokens, 6 s). The streams are
+  opened at 1,000/s and ask (`first-delay-ms`) for their first token at a common moment
+  3 s after the ramp (spread over 100 ms so that they do not all tick at the same
+  instant), so that all N stream at once. Token lateness = arrival of
+  token i - (arrival of token 0 + i x 100 ms): how far behind its schedule a token
+  arrives. "Holds N" = every stream complete and p99 lateness under 50 ms. N steps
+  down from 5,000 until it holds.
+
+The mock's WebSocket stream is what a client does: open the socket, POST the task
+(202), read the task's tokens; the bare endpoint just sends them on connect.
+Writes benchmarks/results/mock_server.json. A full run takes about 3 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+RESULTS = Path(__file__).resolve().parent / "results" / "mock_server.json"
+# STAGECHECK_BENCH_QUICK=1: a smoke run in seconds that writes nothing (figures meaningless).
+QUICK = os.environ.get("STAGECHECK_BENCH_QUICK") == "1"
+THROUGHPUT_STREAMS = 100
+THROUGHPUT_TOKENS = 200
+THROUGHPUT_SECONDS = 1.0 if QUICK else 3.0
+THROUGHPUT_ROUNDS = 2
+CAPACITY_LEVELS = (200,) if QUICK else (5000, 1000, 500)
+CAPACITY_TOKENS = 20 if QUICK else 60
+CAPACITY_INTERVAL_MS = 100.0
+LATENESS_BOUND_MS = 50.0
+OPEN_RATE_PER_S = 1000.0  # streams opened per second during the ramp
+START_MARGIN_S = 3.0  # after the ramp, before the common start of every stream's tokens
+TEXT = "Benchmark 基准 text ✨ with some 中文 and emoji 🚀 to rewrite."
+TASK_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def raise_fd_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+# -- the bare endpoint ------------------------------------------------------------------
+
+
+def bare_app() -> Any:
+    """SSE and WebSocket endpoints streaming the mock's exact bytes, with no protocol work."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from stagecheck.mock_server.broker import encode
+    from stagecheck.mock_server.sse import sse_event
+    from stagecheck.mock_server.textgen import stage_tokens
+
+    cache: dict[int, tuple[list[bytes], list[str]]] = {}
+
+    def events(count: int) -> tuple[list[bytes], list[str]]:
+        if count not in cache:
+            tokens = stage_tokens("rewrite", {"original_text": TEXT}, count)
+            sse: list[bytes] = []
+            ws: list[str] = []
+            text = ""
+            for number, token in enumerate(tokens, 1):
+                text += token
+                sse.append(sse_event(number, "token", {"content": token, "full_text": text}))
+                ws.append(encode({"type": "token", "content": token, "full_text": text, "task_id": TASK_ID}))
+            sse.append(sse_event(count + 1, "done", {"full_text": text}))
+            ws.append(encode({"type": "done", "full_text": text, "task_id": TASK_ID}))
+            cache[count] = (sse, ws)
+        return cache[count]
+
+    async def paced(items: list[Any], delay_s: float, first_s: float) -> AsyncIterator[Any]:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + first_s
+        for index, item in enumerate(items):
+            due = start + min(index, len(items) - 2) * delay_s  # done right after the last token
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
+            yield item
+
+    async def sse(request: Request) -> StreamingResponse:
+        await request.body()
+        count = int(request.query_params.get("tokens", "12"))
+        delay = float(request.query_params.get("delay-ms", "0")) / 1000
+        first = float(request.query_params.get("first-delay-ms", "0")) / 1000
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        body = paced(events(count)[0], delay, first)
+        return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+    async def ws(websocket: WebSocket) -> None:
+        count = int(websocket.query_params.get("tokens", "12"))
+        delay = float(websocket.query_params.get("delay-ms", "0")) / 1000
+        first = float(websocket.query_params.get("first-delay-ms", "0")) / 1000
+        await websocket.accept()
+        await websocket.send_text(encode({"type": "connected", "project_id": 1, "stage_name": "rewrite"}))
+        async for message in paced(events(count)[1], delay, first):
+            await websocket.send_text(message)
+        with contextlib.suppress(Exception):
+            await websocket.receive()  # W7: the client closes
+
+    return Starlette(routes=[Route("/sse", sse, methods=["POST"]), WebSocketRoute("/ws", ws)])
+
+
+def serve_bare(fd: int) -> None:
+    import uvicorn
+
+    sock = socket.socket(fileno=fd)
+    config = uvicorn.Config(bare_app(), log_config=None, log_level="warning", lifespan="off", backlog=4096)
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        async def announce() -> None:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            print("ready", flush=True)
+
+        task = asyncio.create_task(announce())
+        await server.serve(sockets=[sock])
+        task.cancel()
+
+    from uvicorn._compat import asyncio_run
+
+    asyncio_run(run(), loop_factory=config.get_loop_factory())
+
+
+# -- the load client (raw protocols) ----------------------------------------------------
+
+
+class StreamResult:
+    __slots__ = ("error", "first_at", "started", "times")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.times: list[float] = []
+        self.first_at: float | None = None
+        self.error: str | None = None
+
+
+class SseReader(asyncio.Protocol):
+    """Counts SSE events (each ends with a blank line) until the server closes."""
+
+    def __init__(self, request: bytes, result: StreamResult, keep_times: bool) -> None:
+        self.request = request
+        self.result = result
+        self.keep_times = keep_times
+        self.head = b""
+        self.in_body = False
+        self.tail = b""
+        self.count = 0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).write(self.request)  # uvloop's transports do not subclass it
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        if not self.in_body:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.head.startswith(b"HTTP/1.1 200"):
+                self.result.error = self.head[:40].decode(errors="replace")
+            data = self.head[end + 4 :]
+            self.in_body = True
+        found = (self.tail + data).count(b"\n\n")
+        self.tail = data[-1:]
+        if found:
+            self.count += found
+            if self.result.first_at is None:
+                self.result.first_at = now
+            if self.keep_times:
+                self.result.times.extend([now] * found)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+class WsReader(asyncio.Protocol):
+    """A minimal WebSocket client: handshake, count text messages, answer pings, close on done."""
+
+    def __init__(self, path: str, host: str, result: StreamResult, keep_times: bool) -> None:
+        self.path = path
+        self.host = host
+        self.result = result
+        self.keep_times = keep_times
+        self.buffer = b""
+        self.upgraded = False
+        self.transport: asyncio.Transport | None = None
+        loop = asyncio.get_running_loop()
+        self.connected: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.count = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.transport.write(
+            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        # Client frames are masked; a zero mask keeps the payload as is.
+        assert self.transport is not None and len(payload) < 126
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.buffer += data
+        if not self.upgraded:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.buffer.startswith(b"HTTP/1.1 101"):
+                self.result.error = self.buffer[:40].decode(errors="replace")
+                self._finish()
+                return
+            self.buffer = self.buffer[end + 4 :]
+            self.upgraded = True
+        buffer = self.buffer
+        position = 0
+        while len(buffer) - position >= 2:
+            opcode = buffer[position] & 0x0F
+            length = buffer[position + 1] & 0x7F
+            start = position + 2
+            if length == 126:
+                if len(buffer) - position < 4:
+                    break
+                length = int.from_bytes(buffer[position + 2 : position + 4], "big")
+                start = position + 4
+            elif length == 127:
+                if len(buffer) - position < 10:
+                    break
+                length = int.from_bytes(buffer[position + 2 : position + 10], "big")
+                start = position + 10
+            if len(buffer) < start + length:
+                break
+            payload = buffer[start : start + length]
+            position = start + length
+            if opcode == 1:
+                self._message(payload, now)
+            elif opcode == 9:
+                self._send(10, payload)
+            elif opcode == 8:
+                self._finish()
+        self.buffer = buffer[position:]
+
+    def _message(self, payload: bytes, now: float) -> None:
+        if not self.connected.done():
+            self.connected.set_result(None)  # the first message is `connected`
+            return
+        if payload.startswith(b'{"type":"token"'):
+            self.count += 1
+            if self.result.first_at is None:
+                self.result.first_at = now
+            if self.keep_times:
+                self.result.times.append(now)
+        elif payload.startswith(b'{"type":"done"') or payload.startswith(b'{"type":"error"'):
+            self.count += 1
+            if self.keep_times:
+                self.result.times.append(now)
+            self._send(8, (1000).to_bytes(2, "big"))
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        if not self.connected.done():
+            self.connected.set_result(None)
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish()
+
+
+class Client:
+    def __init__(self, target: str, base_url: str, kind: str) -> None:
+        self.target = target
+        self.kind = kind
+        self.host_port = base_url.split("//", 1)[1]
+        host, port = self.host_port.rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        # A keep-alive connection per stream slot for the async mode's POSTs, as a browser would.
+        self._posts: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
+
+    async def _post(self, slot: int, path: str, body: bytes, headers: str) -> bytes:
+        connection = self._posts.get(slot)
+        if connection is None or connection[1].is_closing():
+            connection = self._posts[slot] = await asyncio.open_connection(self.host, self.port)
+        reader, writer = connection
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host_port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{headers}\r\n".encode()
+            + body
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return head + await reader.readexactly(length)
+
+    async def stream(
+        self, slot: int, tokens: int, delay_ms: float, keep_times: bool, start_at: float | None = None
+    ) -> tuple[StreamResult, int]:
+        """One stream; `start_at` (perf_counter time): when the first token is due."""
+        loop = asyncio.get_running_loop()
+        result = StreamResult(time.perf_counter())
+        # One project per stream, all on `rewrite` with the bare endpoint's input: the same bytes.
+        project, stage = slot + 1, "rewrite"
+
+        def first_delay_ms() -> float:
+            return 0.0 if start_at is None else max(0.0, (start_at - time.perf_counter()) * 1000)
+
+        if self.kind == "sse":
+            first = first_delay_ms()
+            prefer = f"Prefer: tokens={tokens}, delay-ms={delay_ms:g}, first-delay-ms={first:.0f}\r\n"
+            if self.target == "mock":
+                path = f"/api/v1/projects/projects/{project}/execute-stage/"
+                body = json.dumps(
+                    {"stage_name": "rewrite", "input_data": {"original_text": TEXT}, "use_streaming": True}
+                )
+            else:
+                path, body = f"/sse?tokens={tokens}&delay-ms={delay_ms:g}&first-delay-ms={first:.0f}", "{}"
+            encoded = body.encode()
+            request = (
+                f"POST {path} HTTP/1.1\r\nHost: {self.host_port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(encoded)}\r\nConnection: close\r\n{prefer}\r\n"
+            ).encode() + encoded
+            sse = SseReader(request, result, keep_times)
+            await loop.create_connection(lambda: sse, self.host, self.port)
+            await sse.done
+            return result, sse.count
+        if self.target == "mock":
+            path = f"/ws/projects/{project}/stage/{stage}/"
+        else:
+            path = f"/ws?tokens={tokens}&delay-ms={delay_ms:g}&first-delay-ms={first_delay_ms():.0f}"
+        ws = WsReader(path, self.host_port, result, keep_times)
+        await loop.create_connection(lambda: ws, self.host, self.port)
+        await ws.connected
+        if self.target == "mock" and result.error is None:
+            task_body = json.dumps({"stage_name": stage, "input_data": {"original_text": TEXT}}).encode()
+            prefer = f"Prefer: tokens={tokens}, delay-ms={delay_ms:g}, first-delay-ms={first_delay_ms():.0f}\r\n"
+            answer = await self._post(slot, f"/api/v1/projects/projects/{project}/execute-stage/", task_body, prefer)
+            if not answer.startswith(b"HTTP/1.1 202"):
+                result.error = answer[:40].decode(errors="replace")
+                ws._finish()
+        await ws.done
+        return result, ws.count
+
+
+async def throughput(client: Client) -> dict[str, Any]:
+    deadline = time.perf_counter() + THROUGHPUT_SECONDS
+    counts: list[int] = []
+    errors: list[str] = []
+
+    async def worker(slot: int) -> None:
+        while time.perf_counter() < deadline:
+            result, count = await client.stream(slot, THROUGHPUT_TOKENS, 0, keep_times=False)
+            counts.append(count)
+            if result.error:
+                errors.append(result.error)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(slot) for slot in range(THROUGHPUT_STREAMS)))
+    elapsed = time.perf_counter() - started
+    return {
+        "concurrent_streams": THROUGHPUT_STREAMS,
+        "tokens_per_stream": THROUGHPUT_TOKENS,
+        "seconds": round(elapsed, 2),
+        "streams_completed": len(counts),
+        "messages": sum(counts),
+        "messages_per_s": round(sum(counts) / elapsed),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+async def capacity(client: Client, streams: int) -> dict[str, Any]:
+    """N streams opened during a ramp, whose tokens all start at one moment after it."""
+    interval = CAPACITY_INTERVAL_MS / 1000
+    results: list[tuple[StreamResult, int]] = []
+    failures: list[str] = []
+    started = time.perf_counter()
+    start_at = started + streams / OPEN_RATE_PER_S + START_MARGIN_S
+
+    async def one(slot: int) -> None:
+        # Phases spread over one interval, as independent tasks' tokens would be.
+        phase = (slot % 100) / 100 * interval
+        try:
+            results.append(
+                await client.stream(
+                    slot, CAPACITY_TOKENS, CAPACITY_INTERVAL_MS, keep_times=True, start_at=start_at + phase
+                )
+            )
+        except OSError as exc:
+            failures.append(f"{type(exc).__name__}: {exc}")
+
+    tasks = []
+    for slot in range(streams):
+        due = started + slot / OPEN_RATE_PER_S
+        if due > time.perf_counter():
+            await asyncio.sleep(due - time.perf_counter())
+        tasks.append(asyncio.create_task(one(slot)))
+    await asyncio.gather(*tasks)
+    lateness: list[float] = []
+    start_lateness: list[float] = []
+    complete = 0
+    for result, _count in results:
+        if result.error or not result.times:
+            failures.append(result.error or "no token arrived")
+            continue
+        times = result.times[:CAPACITY_TOKENS]  # tokens only (the terminal comes right after the last)
+        if len(result.times) == CAPACITY_TOKENS + 1:
+            complete += 1
+        start_lateness.append(times[0] - start_at)  # within one interval of its own start
+        lateness.extend(at - (times[0] + i * interval) for i, at in enumerate(times[1:], 1))
+    lateness.sort()
+    start_lateness.sort()
+    p99 = percentile(lateness, 0.99) * 1000
+    return {
+        "concurrent_streams": streams,
+        "tokens_per_stream": CAPACITY_TOKENS,
+        "token_interval_ms": CAPACITY_INTERVAL_MS,
+        "complete_streams": complete,
+        "failed_streams": len(failures),
+        "first_failure": failures[0] if failures else None,
+        "tokens_measured": len(lateness),
+        "lateness_ms": {
+            "p50": round(percentile(lateness, 0.50) * 1000, 2),
+            "p99": round(p99, 2),
+            "max": round(lateness[-1] * 1000, 2) if lateness else None,
+        },
+        # How late the first token came against the common start (all streams open by then).
+        "first_token_vs_common_start_ms": {
+            "p50": round(percentile(start_lateness, 0.50) * 1000, 1),
+            "p99": round(percentile(start_lateness, 0.99) * 1000, 1),
+        },
+        "holds": complete == streams and p99 < LATENESS_BOUND_MS,
+    }
+
+
+def run_client(args: argparse.Namespace) -> None:
+    raise_fd_limit()
+    client = Client(args.target, args.url, args.kind)
+    job = throughput(client) if args.phase == "throughput" else capacity(client, args.streams)
+    try:
+        import uvloop
+
+        result = uvloop.run(job)
+    except ImportError:
+        result = asyncio.run(job)
+    print(json.dumps(result))
+
+
+# -- the orchestrating parent -----------------------------------------------------------
+
+
+def client_run(target: str, url: str, kind: str, phase: str, streams: int = 0, server_pid: int = 0) -> dict[str, Any]:
+    import psutil
+
+    process = psutil.Process(server_pid)
+    before = process.cpu_times()
+    command = [sys.executable, __file__, "--client", target, "--url", url, "--kind", kind, "--phase", phase]
+    command += ["--streams", str(streams)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    after = process.cpu_times()
+    if done.returncode != 0:
+        raise SystemExit(f"load client failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["server_cpu_s"] = round((after.user - before.user) + (after.system - before.system), 2)
+    return result
+
+
+def start_bare() -> tuple[subprocess.Popen[bytes], str]:
+    from stagecheck.mock_server.server import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--bare", "--fd", str(sock.fileno())],
+        pass_fds=[sock.fileno()],
+        stdout=subprocess.PIPE,
+    )
+    sock.close()
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != b"ready":
+        raise SystemExit("the bare server did not start")
+    return process, f"http://127.0.0.1:{port}"
+
+
+def startup_times() -> dict[str, Any]:
+    """Seconds from EmbeddedMock.start() to a server that answers, per mode (median of 3)."""
+    from stagecheck.mock_server.embedded import EmbeddedMock
+
+    figures: dict[str, Any] = {}
+    for mode in ("thread", "process"):
+        seconds = []
+        for _ in range(3):
+            began = time.perf_counter()
+            mock = EmbeddedMock(mode=mode).start()
+            seconds.append(time.perf_counter() - began)
+            mock.stop()
+        figures[mode] = {"median_s": round(sorted(seconds)[1], 3), "runs_s": [round(x, 3) for x in seconds]}
+    return figures
+
+
+def main() -> None:
+    from stagecheck.mock_server.config import MockConfig
+    from stagecheck.mock_server.embedded import EmbeddedMock
+
+    raise_fd_limit()
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            # Other work on the machine skews every figure: the load average says how much.
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        },
+        "definitions": {
+            "throughput": f"{THROUGHPUT_STREAMS} concurrent streams of {THROUGHPUT_TOKENS} tokens, no delay, "
+            f"restarted for {THROUGHPUT_SECONDS:g} s; messages = tokens + terminal",
+            "lateness": "arrival of token i - (arrival of token 0 + i x interval), tokens 1..n-1, "
+            "all streams opened before a common start of their tokens",
+            "holds": f"every stream complete and p99 lateness < {LATENESS_BOUND_MS:g} ms",
+        },
+        "throughput": {},
+        "capacity": {},
+    }
+    report["embedded_startup"] = startup_times()
+    print(f"embedded startup: {report['embedded_startup']}", flush=True)
+    bare, bare_url = start_bare()
+    # Retention 0: a benchmark socket never receives an earlier stream's terminal event.
+    config = MockConfig(tokens=12, token_delay_ms=0, terminal_retention_s=0, projects=range(1, 10_001))
+    try:
+        with EmbeddedMock(config, mode="process") as mock:
+            servers = {"mock": (mock.base_url, mock.pid), "bare": (bare_url, bare.pid)}
+            # Rounds alternate mock and bare, so that a burst of other work on the machine
+            # does not land on one side only; each side's best round counts.
+            for kind in ("sse", "ws"):
+                rounds: dict[str, list[dict[str, Any]]] = {"mock": [], "bare": []}
+                for _round in range(THROUGHPUT_ROUNDS):
+                    for target, (url, pid) in servers.items():
+                        figures = client_run(target, url, kind, "throughput", server_pid=pid)
+                        cpu = figures["server_cpu_s"]
+                        figures["messages_per_server_cpu_s"] = round(figures["messages"] / cpu) if cpu else None
+                        rounds[target].append(figures)
+                        print(
+                            f"throughput {kind} {target}: {figures['messages_per_s']} messages/s "
+                            f"({figures['errors']} errors, server CPU {figures['server_cpu_s']} s)",
+                            flush=True,
+                        )
+                pair: dict[str, Any] = report["throughput"].setdefault(kind, {})
+                for target, runs in rounds.items():
+                    pair[target] = dict(max(runs, key=lambda figures: figures["messages_per_s"]))
+                    pair[target]["rounds_messages_per_s"] = [figures["messages_per_s"] for figures in runs]
+                pair["mock_vs_bare"] = round(pair["mock"]["messages_per_s"] / pair["bare"]["messages_per_s"], 3)
+                if pair["mock"]["messages_per_server_cpu_s"] and pair["bare"]["messages_per_server_cpu_s"]:
+                    pair["mock_vs_bare_per_cpu"] = round(
+                        pair["mock"]["messages_per_server_cpu_s"] / pair["bare"]["messages_per_server_cpu_s"], 3
+                    )
+            for kind in ("sse", "ws"):
+                for target, (url, pid) in servers.items():
+                    tried = []
+                    for streams in CAPACITY_LEVELS:
+                        figures = client_run(target, url, kind, "capacity", streams, server_pid=pid)
+                        tried.append(figures)
+                        print(
+                            f"capacity {kind} {target} {streams}: p99 lateness {figures['lateness_ms']['p99']} ms, "
+                            f"{figures['complete_streams']} complete, holds={figures['holds']}",
+                            flush=True,
+                        )
+                        if figures["holds"]:
+                            break
+                    held = [f["concurrent_streams"] for f in tried if f["holds"]]
+                    report["capacity"].setdefault(kind, {})[target] = {
+                        "streams_held": max(held) if held else 0,
+                        "levels": tried,
+                    }
+    finally:
+        bare.terminate()
+        bare.wait(10)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    if QUICK:
+        print(json.dumps(report, indent=1))
+        return
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: report[k] for k in ("throughput",)}, indent=1)[:4000])
+    for kind in ("sse", "ws"):
+        for target in ("mock", "bare"):
+            print(f"{kind} {target}: holds {report['capacity'][kind][target]['streams_held']} streams")
+    print(f"wrote {RESULTS} in {report['seconds']} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bare", action="store_true")
+    parser.add_argument("--fd", type=int)
+    parser.add_argument("--client", choices=["mock", "bare"])
+    parser.add_argument("--url")
+    parser.add_argument("--kind", choices=["sse", "ws"])
+    parser.add_argument("--phase", choices=["throughput", "capacity"])
+    parser.add_argument("--streams", type=int, default=0)
+    arguments = parser.parse_args()
+    if arguments.bare:
+        serve_bare(arguments.fd)
+    elif arguments.client:
+        arguments.target = arguments.client
+        run_client(arguments)
+    else:
+        main()

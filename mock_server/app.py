@@ -1,0 +1,88 @@
+"""`create_app`: the mock reference server as a Starlette application."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+
+from .access_log import AccessLog
+from .broker import Broker, InMemoryBroker
+from .config import MockConfig
+from .responses import error_response
+from .routes import (
+    EXECUTE_STAGE_PATH,
+    LEGACY_PATH,
+    SOCKET_PATH,
+    TASK_STATUS_PATH,
+    execute_stage,
+    rewrite_stream,
+    task_status,
+)
+from .state import MockState
+from .websocket import stage_socket
+from .worker import Worker
+
+logger = logging.getLogger("stagecheck.mock")
+_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_request"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    response = error_response(exc.status_code, _CODES.get(exc.status_code, "http_error"), str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # A bug in the mock: still answer per E1 (and log it, so that it gets fixed).
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "the mock server failed; this is a bug in stagecheck")
+
+
+def create_app(config: MockConfig = MockConfig(), broker: Broker | None = None) -> Starlette:  # noqa: B008
+    """The mock app; `app.state.mock` holds its broker, worker and open streams."""
+    broker = broker or InMemoryBroker(retention_s=config.terminal_retention_s)
+    state = MockState(config, broker, Worker(broker))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        state.begin_shutdown()
+        await state.drain(1.0)
+
+    middleware: list[Middleware] = []
+    if config.access_log:
+        middleware.append(Middleware(AccessLog))
+    if config.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(config.cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Prefer", "Last-Event-ID"],
+                expose_headers=["Deprecation", "Link", "Preference-Applied"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route(EXECUTE_STAGE_PATH, execute_stage, methods=["POST"]),
+            Route(TASK_STATUS_PATH, task_status, methods=["GET"]),
+            Route(LEGACY_PATH, rewrite_stream, methods=["POST"]),
+            WebSocketRoute(SOCKET_PATH, stage_socket),
+        ],
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.mock = state
+    return app
