@@ -1,0 +1,102 @@
+"""Load reports: results.json, a self-contained index.html, summary.md, and the SVG charts."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from stagecheck.contracts.load_results import (
+    Breach,
+    Distribution,
+    GateOutcome,
+    LevelResult,
+    LoadResults,
+    ProcessSample,
+    Slo,
+)
+from stagecheck.reports.load_comparison import comparison_rows
+from stagecheck.reports.load_html import render_html
+from stagecheck.reports.load_markdown import render_markdown
+from stagecheck.reports.load_reports import write_load_reports
+from stagecheck.reports.svg_plots import Series, line_chart, nice_ceiling
+
+
+def dist(p50_ms: float) -> Distribution:
+    us = int(p50_ms * 1000)
+    return Distribution(count=50, min_us=us // 2, mean_us=us, max_us=us * 3, p50_us=us, p90_us=int(us * 1.5),
+                        p95_us=us * 2, p99_us=int(us * 2.5), p999_us=us * 3)  # fmt: skip
+
+
+def level(mode: str, users: int, ttft_ms: float, **kw) -> LevelResult:
+    server = ProcessSample(pid=1, processes=1, cpu_seconds=2.0, cpu_percent_mean=40.0, cpu_percent_peak=60.0,
+                           rss_start_bytes=50_000_000, rss_peak_bytes=51_024_000, samples=10)  # fmt: skip
+    fields = dict(
+        mode=mode, users=users, processes=1, window_s=10.0, ramp_s=1.0, streams=400, completed=400, failed=0,
+        incomplete=0, task_errors=0, tokens=4800, events=5200, good=400, ttft=dist(ttft_ms), itl=dist(20.0),
+        tpot=dist(20.5), e2e=dist(ttft_ms + 220), server=server,
+    )  # fmt: skip
+    fields.update(kw)
+    return LevelResult(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sweep() -> LoadResults:
+    levels = (
+        level("sse", 50, 11.0),
+        level("ws", 50, 31.0),
+        level("sse", 200, 40.0, incomplete=8, violations={"Q2": 8}, examples=("Q2: full_text is not ...",)),
+        level("ws", 200, 90.0, server=None),
+    )
+    gate = GateOutcome(breaches=(Breach("sse", 200, "max_violations", 8, 0, "default", "rules Q2 x8"),))
+    config = {"levels": [50, 200], "duration_s": 10.0, "processes": 1, "prefer": "tokens=12", "stage": "rewrite"}
+    return LoadResults("2026-01-01T00:00:00+00:00", "http://t", "embedded-mock", config, Slo(), levels, gate=gate)
+
+
+def test_html_is_self_contained_with_a_chart_per_metric(sweep: LoadResults) -> None:
+    html = render_html(sweep)
+    assert "<script" not in html and not re.search(r'(src|href)="(https?:)?//', html)
+    titles = re.findall(r'aria-label="([^"]+)"', html)
+    for wanted in ("Time to first token", "Inter-token latency", "Time per output token", "End-to-end",
+                   "Throughput: tokens/s", "Errors and violations", "Server CPU per stream"):  # fmt: skip
+        assert any(title.startswith(wanted) for title in titles), wanted
+    # SSE and WebSocket at p50/p95/p99 in the TTFT chart's legend.
+    assert all(f"{mode} {p}" in html for mode in ("SSE", "WS") for p in ("p50", "p95", "p99"))
+    assert "FAILED (1 breach)" in html and "sse @ 200 users: max_violations" in html
+    assert "Q2: full_text is not ..." in html
+    assert "vLLM" in html
+
+
+def test_comparison_table_is_filled_with_measured_values(sweep: LoadResults) -> None:
+    rows = {row.prop: row for row in comparison_rows(sweep)}
+    assert "TTFT p50 11.0 ms" in rows["real-time"].sse and "TTFT p50 31.0 ms" in rows["real-time"].ws
+    assert rows["concurrency"].sse.startswith("held up to 50 users")
+    assert rows["concurrency"].ws.startswith("held up to 200 users")
+    assert "5.00 ms CPU/stream" in rows["server load"].sse  # 2 CPU-s over 400 streams
+    assert rows["server load"].measured and not rows["heartbeat"].measured
+
+
+def test_markdown_summary(sweep: LoadResults) -> None:
+    text = render_markdown(sweep)
+    assert text.startswith("# stagecheck load") and "**Gate: FAILED (1 breach)**" in text
+    assert "| SSE | 200 | 400 |" in text and "Q2×8" in text
+    assert "held up to 200 users" in text
+
+
+def test_writer_writes_three_files_and_json_reads_back(sweep: LoadResults, tmp_path: Path) -> None:
+    paths = write_load_reports(sweep, tmp_path / "out")
+    assert sorted(p.name for p in paths.values()) == ["index.html", "results.json", "summary.md"]
+    again = LoadResults.from_json(json.loads(paths["results"].read_text(encoding="utf-8")))
+    assert again == sweep
+
+
+def test_nice_ceiling() -> None:
+    assert [nice_ceiling(v) for v in (0.7, 1.0, 3.1, 24, 251, 0)] == [1.0, 1.0, 5.0, 25.0, 500.0, 1.0]
+
+
+def test_a_missing_point_breaks_the_line_and_empty_charts_say_so() -> None:
+    svg = line_chart("t", ["1", "2", "3", "4"], [Series("a", [1.0, None, 3.0, 4.0], "#000")], "ms")
+    assert svg.count("<polyline") == 1 and svg.count("<circle") == 3  # [1] alone, then 3-4 joined
+    assert "no data" in line_chart("t", ["1"], [Series("a", [None], "#000")], "ms")
