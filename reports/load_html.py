@@ -35,6 +35,14 @@ th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
+def _slo_text(results: LoadResults) -> str:
+    """Only the SLOs that are judged (None means not judged)."""
+    slo = results.slo
+    pairs = [("TTFT", slo.ttft_ms), ("TPOT", slo.tpot_ms), ("E2E", slo.e2e_ms)]
+    judged = [f"{name} ≤ {value:g} ms" for name, value in pairs if value is not None]
+    return ", ".join(judged) if judged else "none (every completed stream without violations counts)"
+
+
 def _dist_series(results: LoadResults, metric: str, users: list[int]) -> list[Series]:
     series: list[Series] = []
     for mode in results.modes:
@@ -165,8 +173,7 @@ def render_html(results: LoadResults) -> str:
         f"each ramped then held {escape(str(config.get('duration_s')))} s; {escape(str(config.get('processes', 1)))} "
         f"load process(es); stage <code>{escape(str(config.get('stage')))}</code>"
         + (f"; <code>Prefer: {escape(str(config['prefer']))}</code>" if config.get("prefer") else "")
-        + f". SLOs for goodput: TTFT ≤ {results.slo.ttft_ms} ms, TPOT ≤ {results.slo.tpot_ms} ms, "
-        f"E2E ≤ {results.slo.e2e_ms} ms.</p>",
+        + f". SLOs for goodput: {escape(_slo_text(results))}.</p>",
     ]
     if results.gate is not None and results.gate.breaches:
         parts.append("<h2>Gate breaches</h2><ul>")

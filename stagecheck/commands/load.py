@@ -107,6 +107,8 @@ class ProgressLine:
 @click.option("--stage", default="rewrite", show_default=True)
 @click.option("--slo", "slo_text", default="ttft=1000,tpot=200", show_default=True, help="Goodput SLOs in ms.")
 @click.option("--token", default=None, help="Bearer token, when the target requires one.")
+# `stagecheck run` starts the embedded mock itself and says so, for the report's wording.
+@click.option("--target-is-embedded-mock", "embedded_mock", is_flag=True, hidden=True)
 def command(
     base_url: str | None,
     modes: str,
@@ -125,6 +127,7 @@ def command(
     stage: str,
     slo_text: str,
     token: str | None,
+    embedded_mock: bool = False,
 ) -> None:
     """Sweep concurrency levels in SSE and WebSocket mode; measure TTFT, inter-token gaps, E2E.
 
@@ -138,7 +141,7 @@ def command(
     if token is None:
         token = os.environ.get("STAGECHECK_TOKEN")
     with ExitStack() as stack:
-        target_kind = "external"
+        target_kind = "embedded-mock" if embedded_mock else "external"
         if base_url is None:
             from stagecheck.mock_server.config import MockConfig
             from stagecheck.mock_server.embedded import EmbeddedMock
