@@ -15,6 +15,7 @@ from .violations import Violation
 
 Status = Literal["passed", "failed", "warning", "not-run"]
 SCHEMA_VERSION = 1
+VERDICTS = {0: "conforms", 1: "violations found", 2: "could not complete", 130: "interrupted"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +147,13 @@ class ContractResults:
 
     @property
     def exit_code(self) -> int:
-        """0 conforms, 1 violations (and warnings with strict), 2 stagecheck could not do its job."""
+        """0 conforms, 1 violations (and warnings with strict), 2 could not do its job, 130 interrupted clean."""
         if self.error is not None:
             return 2
         counts = self.counts
         if counts["failed"] or (self.strict and counts["warning"]):
             return 1
-        return 0
+        return 130 if self.interrupted else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,9 +202,6 @@ def fold_cells(
     for rule in RULES:
         for transport in rule.transports:
             key = (rule.id, transport)
-            if selected is not None and rule.id not in selected:
-                cells.append(Cell(rule.id, transport, "not-run", "not selected (--rules)"))
-                continue
             failures = warnings = 0
             checks: list[str] = []
             exercised = False
@@ -217,6 +215,7 @@ def fold_cells(
                     checks.append(outcome.name)
                 elif key in outcome.skipped and not reason:
                     reason = outcome.skipped[key]
+            # A violation seen is reported even when its rule was not selected: never hide one.
             if failures:
                 status: Status = "failed"
             elif warnings:
@@ -225,6 +224,8 @@ def fold_cells(
                 status = "passed"
             else:
                 status = "not-run"
+                if selected is not None and rule.id not in selected:
+                    reason = "not selected (--rules)"
                 reason = reason or "no check in this profile exercises it"
             cells.append(
                 Cell(rule.id, transport, status, "" if exercised else reason, failures, warnings, tuple(checks))

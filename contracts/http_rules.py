@@ -297,10 +297,15 @@ def check_unauthorized(status: int, headers: Headers, body: bytes | str, case: s
     return check_error_answer("E2", case, status, headers, body, 401)
 
 
-def check_close(rule: str, case: str, code: int | None, reason: str, expected: tuple[int, ...]) -> list[Violation]:
-    """W1 (4404), W4 (1008/1003), E2 (4401): the server closes with the code the contract names and a reason."""
+def check_close(
+    rule: str, case: str, code: int | None, reason: str, expected: tuple[int, ...], detail: str = ""
+) -> list[Violation]:
+    """W1 (4404), W4 (1008/1003), E2 (4401): the server closes with the code the contract names and a reason.
+
+    `detail` says what happened instead when no close frame came (a rejected handshake, a timeout).
+    """
     if code not in expected:
-        shown = "no close" if code is None else f"close {code} {reason!r}"
+        shown = (detail or "no close") if code is None else f"close {code} {reason!r}"
         return [
             _v(rule, f"{case}: wrong close", shown, "close " + " or ".join(str(c) for c in expected) + " with a reason")
         ]

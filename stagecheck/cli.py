@@ -20,6 +20,7 @@ from stagecheck.contracts.errors import StagecheckError
 COMMANDS: dict[str, str] = {
     "validate-specs": "stagecheck.commands.validate_specs:command",
     "mock": "stagecheck.commands.mock:command",
+    "contract": "stagecheck.commands.contract:command",
     "load": "stagecheck.commands.load:command",
 }
 

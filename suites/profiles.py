@@ -1,0 +1,33 @@
+"""How much each contract profile does: quick (a smoke gate), ci (the default), deep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # Hypothesis-generated inputs per stage (besides the fixed CJK/emoji/long/short corpus).
+    generated_inputs: int
+    # Stages the stream suites run on (the first n of the five).
+    stages: int
+    # Schemathesis: examples per operation and phases. With a budget (`--max-time`), fuzzing
+    # and stateful testing repeat until it is spent; without, they stop after the examples.
+    st_max_examples: int
+    st_phases: tuple[str, ...]
+    st_max_time_s: int | None
+    # Inputs compared between execute-stage and the legacy endpoint (L2, L4).
+    migration_inputs: int
+    # Tokens per task when the target honours `Prefer: tokens=` (keeps tasks short).
+    tokens: int
+
+
+# Schemathesis is stopped (and the run fails with exit 2) when it runs longer than this.
+ST_HARD_LIMIT_S = 180
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", 1, 2, 3, ("fuzzing",), None, 2, 6),
+    "ci": Profile("ci", 3, 5, 10, ("examples", "coverage", "fuzzing", "stateful"), None, 5, 8),
+    "deep": Profile("deep", 20, 5, 100, ("examples", "coverage", "fuzzing", "stateful"), 300, 30, 16),
+}
