@@ -17,11 +17,16 @@ Figures:
   instant), so that all N stream at once. Token lateness = arrival of
   token i - (arrival of token 0 + i x 100 ms): how far behind its schedule a token
   arrives. "Holds N" = every stream complete and p99 lateness under 50 ms. N steps
-  down from 5,000 until it holds.
+  down from 5,000 (2,000, 1,000, 500) until it holds.
+
+Every client run also reports its own CPU seconds against its wall time and its garbage
+collector's pauses (`client_cpu_s`, `client_wall_s`, `client_gc`), and the parent the
+server's CPU seconds (`server_cpu_s`): they show which side is the bottleneck. The same
+client code drives the mock and the bare endpoint.
 
 The mock's WebSocket stream is what a client does: open the socket, POST the task
 (202), read the task's tokens; the bare endpoint just sends them on connect.
-Writes benchmarks/results/mock_server.json. A full run takes about 3 minutes.
+Writes benchmarks/results/mock_server.json. A full run takes about 3 to 4 minutes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -48,7 +54,7 @@ THROUGHPUT_STREAMS = 100
 THROUGHPUT_TOKENS = 200
 THROUGHPUT_SECONDS = 1.0 if QUICK else 3.0
 THROUGHPUT_ROUNDS = 2
-CAPACITY_LEVELS = (200,) if QUICK else (5000, 1000, 500)
+CAPACITY_LEVELS = (200,) if QUICK else (5000, 2000, 1000, 500)
 CAPACITY_TOKENS = 20 if QUICK else 60
 CAPACITY_INTERVAL_MS = 100.0
 LATENESS_BOUND_MS = 50.0
@@ -476,16 +482,48 @@ async def capacity(client: Client, streams: int) -> dict[str, Any]:
     }
 
 
+class GcPauses:
+    """Records the cyclic garbage collector's pauses in this process (they stall the loop)."""
+
+    def __init__(self) -> None:
+        self.began = 0.0
+        self.pauses: list[float] = []
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self.began = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self.began)
+
+    def figures(self) -> dict[str, Any]:
+        return {"collections": len(self.pauses), "max_pause_ms": round(max(self.pauses, default=0.0) * 1000, 1)}
+
+
 def run_client(args: argparse.Namespace) -> None:
     raise_fd_limit()
+    # The client's own collector pauses (up to 22 ms seen at 2,000 sockets) would count as
+    # lateness: it runs with the cyclic collector off (a run is seconds long and bounded);
+    # `client_gc` shows that no collection happened.
+    gc.disable()
+    pauses = GcPauses()
     client = Client(args.target, args.url, args.kind)
     job = throughput(client) if args.phase == "throughput" else capacity(client, args.streams)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    began = time.perf_counter()
     try:
         import uvloop
 
         result = uvloop.run(job)
     except ImportError:
         result = asyncio.run(job)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    # The client's own CPU time against its wall time: near 1.0 means the client, not the
+    # server, is the bottleneck.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["client_cpu_s"] = round(cpu, 2)
+    result["client_wall_s"] = round(time.perf_counter() - began, 2)
+    result["client_gc"] = pauses.figures()
     print(json.dumps(result))
 
 

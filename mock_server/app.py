@@ -17,6 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 from .access_log import AccessLog
 from .broker import Broker, InMemoryBroker
 from .config import MockConfig
+from .redis_wire import BrokerUnavailable
 from .responses import error_response
 from .routes import (
     EXECUTE_STAGE_PATH,
@@ -41,6 +42,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+async def _broker_unavailable(request: Request, exc: Exception) -> Response:
+    # Redis (the --broker) does not answer: the request may succeed later, so 503, not 500 (E3).
+    return error_response(503, "broker_unavailable", str(exc))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -81,7 +87,7 @@ def create_app(config: MockConfig = MockConfig(), broker: Broker | None = None) 
             WebSocketRoute(SOCKET_PATH, stage_socket),
         ],
         middleware=middleware,
-        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={HTTPException: _http_error, BrokerUnavailable: _broker_unavailable, Exception: _unexpected},
         lifespan=lifespan,
     )
     app.state.mock = state

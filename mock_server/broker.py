@@ -133,26 +133,67 @@ class Broker(ABC):
         """Current counters."""
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 @dataclass(eq=False)
 class _MemorySubscription(Subscription):
+    """A deque and at most one waiting reader (the socket's writer).
+
+    Cheaper per message than an asyncio.Queue (no getter bookkeeping, no cancellation
+    handling per get), and a `next` with a timeout costs a timer, not a timeout scope:
+    tokens are the hot path.
+    """
+
     broker: InMemoryBroker
     key: tuple[int, str]
     task_filter: str | None
-    queue: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue)
+    items: deque[Delivery] = field(default_factory=deque)
+    waiter: asyncio.Future[None] | None = None
     closed: bool = False
 
+    def put(self, delivery: Delivery) -> None:
+        self.items.append(delivery)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            _wake(waiter)
+
     async def next(self, timeout: float | None = None) -> Delivery | None:
-        if timeout is None:
-            return await self.queue.get()
-        try:
-            # asyncio.timeout, unlike wait_for, costs no extra task per message.
-            async with asyncio.timeout(timeout):
-                return await self.queue.get()
-        except TimeoutError:
-            return None
+        items = self.items
+        if items:
+            return items.popleft()
+        loop = asyncio.get_running_loop()
+        timer = None
+        if timeout is not None:
+            deadline = loop.time() + timeout
+        while not items:
+            if timeout is not None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+            waiter = self.waiter = loop.create_future()
+            if timeout is not None:
+                timer = loop.call_at(deadline, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                if self.waiter is waiter:
+                    self.waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return items.popleft()
+
+    def drain(self) -> list[Delivery]:
+        """Everything queued now, at once (no await per message); the writer's fast path."""
+        items = list(self.items)
+        self.items.clear()
+        return items
 
     def cut(self, code: int, reason: str) -> None:
-        self.queue.put_nowait(Cut(code, reason))
+        self.put(Cut(code, reason))
 
     async def close(self) -> None:
         if not self.closed:
@@ -171,6 +212,8 @@ class InMemoryBroker(Broker):
         self._channel_tasks: dict[tuple[int, str], dict[str, TaskRecord]] = {}
         self._subscribers: dict[tuple[int, str], set[_MemorySubscription]] = {}
         self._ended: deque[tuple[float, str]] = deque()
+        # A running task's full text, JSON-escaped (without quotes), grown token by token.
+        self._escaped: dict[str, str] = {}
 
     # -- task side (the worker) ---------------------------------------------------------
 
@@ -190,8 +233,17 @@ class InMemoryBroker(Broker):
         record = self._tasks[task_id]
         record.status = "PROGRESS"
         record.full_text += content
-        message = {"type": "token", "content": content, "full_text": record.full_text, "task_id": task_id}
-        self._publish(record, encode(message))
+        # JSON string escaping is per character, so the escaped full text grows by the
+        # escaped token: no re-encoding of all the text so far on every token. The message
+        # is the same text as encode() of the message's dict (same keys, same order).
+        piece = orjson.dumps(content).decode()[1:-1]
+        escaped = self._escaped[task_id] = self._escaped.get(task_id, "") + piece
+        subscribers = self._subscribers.get((record.project_id, record.stage_name))
+        if subscribers:  # encoded once for every subscriber, and not at all for none
+            self._publish(
+                record,
+                '{"type":"token","content":"' + piece + '","full_text":"' + escaped + '","task_id":"' + task_id + '"}',
+            )
 
     async def done(self, task_id: str) -> None:
         record = self._tasks[task_id]
@@ -213,6 +265,7 @@ class InMemoryBroker(Broker):
         self._publish(record, Cut(1011, reason))
 
     def _end(self, record: TaskRecord, status: str) -> None:
+        self._escaped.pop(record.task_id, None)
         record.status = status
         record.ended_at = self.clock()
         self._ended.append((record.ended_at, record.task_id))
@@ -220,7 +273,7 @@ class InMemoryBroker(Broker):
     def _publish(self, record: TaskRecord, delivery: Delivery) -> None:
         for subscriber in self._subscribers.get((record.project_id, record.stage_name), ()):
             if subscriber.task_filter is None or subscriber.task_filter == record.task_id:
-                subscriber.queue.put_nowait(delivery)
+                subscriber.put(delivery)
 
     # -- client side ----------------------------------------------------------------------
 
@@ -250,7 +303,7 @@ class InMemoryBroker(Broker):
                 continue
             if record.status in ENDED:
                 if record.terminal is not None:
-                    subscription.queue.put_nowait(record.terminal)
+                    subscription.put(record.terminal)
             elif record.full_text:
                 snapshot = {
                     "type": "token",
@@ -258,7 +311,7 @@ class InMemoryBroker(Broker):
                     "full_text": record.full_text,
                     "task_id": record.task_id,
                 }
-                subscription.queue.put_nowait(encode(snapshot))
+                subscription.put(encode(snapshot))
         self._subscribers.setdefault(key, set()).add(subscription)
         return subscription
 

@@ -9,6 +9,7 @@ server starts and no other process can take it in between.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import selectors
@@ -19,14 +20,18 @@ import tempfile
 import threading
 import time
 from types import TracebackType
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 from stagecheck.contracts.errors import StagecheckError
 
 from .config import MockConfig
 from .server import MockServer, bind_socket, build_server
 
+if TYPE_CHECKING:  # the cluster module imports Redis: only when it is used
+    from .cluster import ScaleOptions
+
 START_TIMEOUT_S = 10.0
+SCALED_START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0
 
 
@@ -37,11 +42,20 @@ class MockStartError(StagecheckError):
 class EmbeddedMock:
     """Context manager: `with EmbeddedMock() as mock: ... mock.base_url ...`."""
 
-    def __init__(self, config: MockConfig = MockConfig(), mode: Literal["thread", "process"] = "thread") -> None:  # noqa: B008
+    def __init__(
+        self,
+        config: MockConfig = MockConfig(),  # noqa: B008
+        mode: Literal["thread", "process"] = "thread",
+        scale: ScaleOptions | None = None,
+    ) -> None:
         if mode not in ("thread", "process"):
             raise ValueError(f"mode must be 'thread' or 'process', got {mode!r}")
+        if mode == "thread" and scale is not None and (scale.workers > 1 or scale.executor != "inline"):
+            raise ValueError("several workers or the Celery executor need mode='process'")
         self.config = config
         self.mode = mode
+        # On Redis (docs/scaling.md) when `scale.broker` is a URL; None: the in-memory broker.
+        self.scale = scale if scale is not None and scale.distributed else None
         self.port = 0
         self.pid = os.getpid()
         self.server: MockServer | None = None  # thread mode: the running server (tests read its state)
@@ -70,7 +84,12 @@ class EmbeddedMock:
         return self
 
     def _start_thread(self, sock: object) -> None:
-        server = build_server(self.config)
+        app = None
+        if self.scale is not None:
+            from .cluster import create_scaled_app
+
+            app = create_scaled_app(self.config, self.scale)
+        server = build_server(self.config, app)
         self.server = server
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name=f"stagecheck-mock-{self.port}", daemon=True
@@ -97,6 +116,12 @@ class EmbeddedMock:
             "--config-json",
             json.dumps(self.config.to_json()),
         ]
+        start_timeout = START_TIMEOUT_S
+        if self.scale is not None:
+            # Worker processes and a Celery worker take longer to come up than one server.
+            command[2] = "stagecheck.mock_server.cluster"
+            command += ["--scale-json", json.dumps(dataclasses.asdict(self.scale))]
+            start_timeout = SCALED_START_TIMEOUT_S
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command, pass_fds=[fd], stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL
         )
@@ -104,12 +129,12 @@ class EmbeddedMock:
         assert self._process.stdout is not None
         with selectors.DefaultSelector() as selector:
             selector.register(self._process.stdout, selectors.EVENT_READ)
-            ready = selector.select(START_TIMEOUT_S)
+            ready = selector.select(start_timeout)
         line = self._process.stdout.readline() if ready else b""
         if line.strip() != b"ready":
             self._kill()
             raise MockStartError(
-                f"the mock server process did not start within {START_TIMEOUT_S:g} s: {self._stderr_tail()}"
+                f"the mock server process did not start within {start_timeout:g} s: {self._stderr_tail()}"
             )
 
     def _stderr_tail(self) -> str:

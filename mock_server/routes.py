@@ -55,7 +55,8 @@ async def _start(
     if streaming:
         return SseStream(state, steps, headers)  # type: ignore[return-value]  # an ASGI app, as Response is
     record = await state.broker.create_task(project_id, stage_name)
-    state.worker.submit(record.task_id, steps)
+    # The plan's inputs too: the Celery executor plans the same steps in its worker (D1).
+    state.worker.submit(record.task_id, steps, stage_name=stage_name, input_data=input_data, scenario=scenario)
     body = {
         "task_id": record.task_id,
         "channel": SOCKET_PATH.format(project_id=project_id, stage_name=stage_name),

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .broker import Cut, Subscription, encode
+from .broker import Cut, Delivery, Subscription, encode
 from .responses import parse_project, token_ok
 from .state import MockState
 from .validation import stage_names
@@ -75,14 +76,24 @@ async def stage_socket(websocket: WebSocket) -> None:
 
 
 async def _write(websocket: WebSocket, subscription: Subscription, heartbeat_s: float | None) -> Cut:
+    # Deliveries go straight to the ASGI `send` under Starlette's WebSocket wrapper (the
+    # middleware still sees each one): the wrapper's state checks cost as much as the
+    # broker's work per message, and only text frames are sent here while the socket is
+    # open. A send error is an OSError (uvicorn's ClientDisconnected), as through the wrapper.
+    send = websocket._send
+    next_delivery = subscription.next
+    # A subscription that can hand over what is queued at once (the in-memory one) saves
+    # an await per message; any other is read one delivery at a time.
+    drain: Callable[[], list[Delivery]] | None = getattr(subscription, "drain", None)
     while True:
-        delivery = await subscription.next(heartbeat_s)
-        if delivery is None:
-            await websocket.send_text(encode({"type": "heartbeat", "ts": time.time()}))
-        elif isinstance(delivery, Cut):
-            return delivery
-        else:
-            await websocket.send_text(delivery)
+        first = await next_delivery(heartbeat_s)
+        if first is None:
+            await send({"type": "websocket.send", "text": encode({"type": "heartbeat", "ts": time.time()})})
+            continue
+        for delivery in (first,) if drain is None else (first, *drain()):
+            if isinstance(delivery, Cut):
+                return delivery
+            await send({"type": "websocket.send", "text": delivery})
 
 
 async def _read_frames(websocket: WebSocket, subscription: Subscription) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from .broker import Broker
 from .plan import ERROR_CODE, Plan
+from .scenarios import Scenario
 
 
 class Worker:
@@ -19,7 +21,16 @@ class Worker:
     def running(self) -> int:
         return len(self._running)
 
-    def submit(self, task_id: str, steps: Plan) -> None:
+    def submit(
+        self,
+        task_id: str,
+        steps: Plan,
+        *,
+        stage_name: str | None = None,
+        input_data: Any = None,
+        scenario: Scenario | None = None,
+    ) -> None:
+        """Play `steps`; the plan's inputs serve executors that plan in another process (Celery)."""
         task = asyncio.get_running_loop().create_task(self._run(task_id, steps))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -28,12 +39,13 @@ class Worker:
         loop = asyncio.get_running_loop()
         start = loop.time()
         await self.broker.started(task_id)
+        token = self.broker.token  # the hot path: one lookup per task, not per token
         for step in steps:
             delay = start + step.due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             if step.kind == "token":
-                await self.broker.token(task_id, step.text)
+                await token(task_id, step.text)
             elif step.kind == "done":
                 await self.broker.done(task_id)
             elif step.kind == "error":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from stagecheck.mock_server.cluster import ScaleOptions, serve_scaled
 from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.server import serve
 
@@ -44,6 +45,39 @@ from stagecheck.mock_server.server import serve
     type=click.FloatRange(0),
     help="How long an ended task stays visible (task-status, late subscribers).",
 )
+@click.option(
+    "--broker",
+    default="memory",
+    show_default=True,
+    help="Where tasks live: memory (one process), or a Redis URL redis://host:port/db shared by every process.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="uvicorn worker processes on one socket (more than 1 needs --broker redis://...).",
+)
+@click.option(
+    "--executor",
+    default="inline",
+    show_default=True,
+    type=click.Choice(["inline", "celery"]),
+    help="Who produces the tokens: the web process, or a Celery worker process (needs --broker redis://...).",
+)
+@click.option(
+    "--redis-prefix",
+    default="stagecheck:",
+    show_default=True,
+    help="Prefix of every Redis key and channel of this mock (several mocks can share a Redis).",
+)
+@click.option(
+    "--celery-concurrency",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Celery worker threads: concurrent tasks; more wait in PENDING, as with a busy real worker.",
+)
 @click.option("--quiet", is_flag=True, help="No per-request log lines.")
 def command(
     host: str,
@@ -56,12 +90,18 @@ def command(
     cors_origins: tuple[str, ...],
     heartbeat_s: float | None,
     retention_s: float,
+    broker: str,
+    workers: int,
+    executor: str,
+    redis_prefix: str,
+    celery_concurrency: int,
     quiet: bool,
 ) -> None:
     """Run the mock reference server: every rule of the wire protocol, deterministic output.
 
     Choose a scenario per request with the Prefer header, e.g.
-    `Prefer: scenario=fail-midway, tokens=40, delay-ms=25`. See docs/mock.md.
+    `Prefer: scenario=fail-midway, tokens=40, delay-ms=25`. See docs/mock.md, and
+    docs/scaling.md for --broker redis://..., --workers and --executor celery.
     """
     config = MockConfig(
         tokens=tokens,
@@ -74,4 +114,14 @@ def command(
         terminal_retention_s=retention_s,
         access_log=not quiet,
     )
+    scale = ScaleOptions(
+        broker=broker,
+        redis_prefix=redis_prefix,
+        workers=workers,
+        executor="celery" if executor == "celery" else "inline",
+        celery_concurrency=celery_concurrency,
+    )
+    if scale.distributed:
+        serve_scaled(config, scale, host=host, port=port)
+        return
     serve(config, host=host, port=port)

@@ -1,0 +1,251 @@
+"""Redis unreachable at start-up, lost mid-task, and back again: never a silent hang.
+
+These tests start their own redis-server on a free port, so that they can stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import orjson
+import pytest
+
+from stagecheck.contracts.errors import ConfigError
+from stagecheck.mock_server.broker import Cut
+from stagecheck.mock_server.cluster import ScaleOptions, create_scaled_app
+from stagecheck.mock_server.config import MockConfig
+from stagecheck.mock_server.plan import Plan, plan_steps
+from stagecheck.mock_server.redis_broker import RedisBroker, RedisUnreachable, check_redis
+from stagecheck.mock_server.redis_wire import BrokerUnavailable
+from stagecheck.mock_server.scenarios import scenario_for
+from stagecheck.mock_server.worker import Worker
+
+pytestmark = [pytest.mark.redis, pytest.mark.anyio]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OwnRedis:
+    """A redis-server of this test's own, on a free port, that can be stopped and restarted."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary is not None, "redis-server is not on PATH"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def brokers(own_redis: OwnRedis) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
+    producer = RedisBroker(own_redis.url, prefix="outage:", settle_for_s=30)
+    web = RedisBroker(own_redis.url, prefix="outage:")
+    await producer.start()
+    await web.start()
+    yield producer, web
+    await producer.aclose()
+    await web.aclose()
+
+
+def steps(tokens: int, delay_ms: float) -> Plan:
+    scenario = scenario_for([f"tokens={tokens}, delay-ms={delay_ms}"], MockConfig())
+    return plan_steps("rewrite", {"original_text": "outage 测试 🚀"}, scenario)
+
+
+async def test_start_up_names_the_url_and_what_to_do() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    broker = RedisBroker(url)
+    with pytest.raises(RedisUnreachable) as caught:
+        await broker.start()
+    await broker.aclose()
+    assert str(caught.value) == (
+        f"cannot reach Redis at {url}: connection refused; start redis-server or use --broker memory"
+    )
+    assert isinstance(caught.value, ConfigError) and caught.value.exit_code == 2
+    with pytest.raises(RedisUnreachable, match="connection refused; start redis-server"):
+        check_redis(url)
+    with pytest.raises(ConfigError, match="not a Redis URL"):
+        RedisBroker("http://127.0.0.1:1/0")
+
+
+async def test_password_is_not_shown() -> None:
+    url = f"redis://user:secret@127.0.0.1:{free_port()}/0"
+    with pytest.raises(RedisUnreachable) as caught:
+        check_redis(url)
+    assert "secret" not in str(caught.value) and "user:***@" in str(caught.value)
+
+
+@pytest.mark.slow
+async def test_redis_lost_mid_task_then_back(own_redis: OwnRedis, brokers: tuple[RedisBroker, RedisBroker]) -> None:
+    producer, web = brokers
+    subscription = await web.subscribe(1, "rewrite")
+    record = await web.create_task(1, "rewrite")
+    worker = Worker(producer)
+    worker.submit(record.task_id, steps(400, 20))  # 8 s of tokens: Redis dies in the middle
+    received: list[str] = []
+    async with asyncio.timeout(10):
+        while len(received) < 5:
+            delivery = await subscription.next()
+            assert isinstance(delivery, str)
+            received.append(delivery)
+
+    own_redis.stop()
+    # The subscriber is told, promptly, instead of waiting forever.
+    async with asyncio.timeout(5):
+        while True:
+            delivery = await subscription.next()
+            assert isinstance(delivery, str)
+            payload = orjson.loads(delivery)
+            if payload["type"] != "token":
+                break
+    assert payload["type"] == "error" and payload["code"] == "broker_unavailable"
+    assert payload["task_id"] == record.task_id and f"127.0.0.1:{own_redis.port}" in payload["error"]
+    # Requests that need Redis fail fast with a reason (the app answers 503).
+    with pytest.raises(BrokerUnavailable, match=f"cannot reach Redis at redis://127.0.0.1:{own_redis.port}/0: "):
+        await web.create_task(1, "rewrite")
+    with pytest.raises(BrokerUnavailable):
+        await web.task(record.task_id)
+    refused = await web.subscribe(1, "storyboard")
+    cut = await refused.next(5)
+    assert isinstance(cut, Cut) and cut.code == 1013 and "cannot reach Redis" in cut.reason
+    await refused.close()
+
+    own_redis.start()  # empty: nothing was persisted
+    # The lost task is recorded as FAILURE (T3 agrees with the error the subscriber got).
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                status = await web.task(record.task_id)
+            except BrokerUnavailable:
+                status = None
+            if status is not None and status.status == "FAILURE":
+                break
+            await asyncio.sleep(0.1)
+    assert "lost the connection to Redis" in (status.error or "")
+
+    # New tasks work again, on the old subscription (after its reconnection) and a new one.
+    fresh = await web.subscribe(1, "rewrite")
+    second = await web.create_task(1, "rewrite")
+    worker.submit(second.task_id, steps(5, 5))
+    for sub in (subscription, fresh):
+        messages: list[dict[str, object]] = []
+        async with asyncio.timeout(10):
+            while not messages or messages[-1]["type"] not in ("done", "error"):
+                delivery = await sub.next()
+                assert isinstance(delivery, str)
+                message = orjson.loads(delivery)
+                if message["task_id"] == second.task_id:
+                    messages.append(message)
+        assert [m["type"] for m in messages] == ["token"] * 5 + ["done"]
+        assert messages[0]["full_text"] == messages[0]["content"]
+    # Nothing more of the first task reaches the old subscription after its error.
+    assert await subscription.next(0.3) is None
+    await subscription.close()
+    await fresh.close()
+    await worker.shutdown()
+
+
+@pytest.mark.slow
+async def test_paused_redis_is_noticed_not_waited_for(own_redis: OwnRedis) -> None:
+    """A Redis that stops answering without closing (SIGSTOP) still ends the streams with an error."""
+    web = RedisBroker(own_redis.url, prefix="paused:", health_check_s=0.5)
+    producer = RedisBroker(own_redis.url, prefix="paused:")
+    subscription = await web.subscribe(1, "rewrite")
+    record = await web.create_task(1, "rewrite")
+    worker = Worker(producer)
+    worker.submit(record.task_id, steps(400, 20))
+    first = await subscription.next(10)
+    assert isinstance(first, str) and orjson.loads(first)["type"] == "token"
+    assert own_redis.process is not None
+    own_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                delivery = await subscription.next()
+                assert isinstance(delivery, str)
+                payload = orjson.loads(delivery)
+                if payload["type"] != "token":
+                    break
+        assert payload["code"] == "broker_unavailable" and "no answer to PING within 0.5 s" in payload["error"]
+    finally:
+        own_redis.process.send_signal(signal.SIGCONT)
+    # Redis answers again: the subscription reconnects and follows new tasks.
+    second = await web.create_task(1, "rewrite")
+    worker.submit(second.task_id, steps(3, 5))
+    async with asyncio.timeout(15):
+        while True:
+            delivery = await subscription.next()
+            assert isinstance(delivery, str)
+            message = orjson.loads(delivery)
+            if message["task_id"] == second.task_id and message["type"] == "done":
+                break
+    await subscription.close()
+    await worker.shutdown()
+    await web.aclose()
+    await producer.aclose()
+
+
+async def test_requests_answer_503_while_redis_is_down(own_redis: OwnRedis) -> None:
+    app = create_scaled_app(MockConfig(tokens=3, token_delay_ms=1), ScaleOptions(broker=own_redis.url))
+    execute = "/api/v1/projects/projects/1/execute-stage/"
+    body = {"stage_name": "rewrite", "input_data": {"original_text": "503"}}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock") as client:
+        started = await client.post(execute, json=body)
+        assert started.status_code == 202
+        task_id = started.json()["task_id"]
+        own_redis.stop()
+        refused = await client.post(execute, json=body)
+        status = await client.get("/api/v1/projects/projects/1/task-status/", params={"task_id": task_id})
+    for answer in (refused, status):
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == "broker_unavailable"
+        assert answer.json()["error"].startswith(f"cannot reach Redis at {own_redis.url}: ")
+    await app.state.mock.worker.shutdown()
+    await app.state.mock.broker.aclose()
