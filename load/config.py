@@ -135,12 +135,26 @@ class SweepConfig:
     web_ui: bool = False
     web_port: int | None = None
     log_dir: str | None = None  # where each level's Locust log goes
+    # Workers on other hosts (`stagecheck load-worker`): each level's master waits for this
+    # many, on this address, for at most `workers_timeout_s`. 0: no external workers.
+    expect_workers: int = 0
+    master_bind_host: str = "0.0.0.0"
+    master_bind_port: int = 5557
+    workers_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
         if not self.modes or not self.levels:
             raise ConfigError("a sweep needs at least one mode and one user level")
         if self.processes < 1:
             raise ConfigError(f"--processes: {self.processes} must be 1 or more")
+        if self.expect_workers < 0:
+            raise ConfigError(f"--expect-workers: {self.expect_workers} must be 1 or more")
+        if self.expect_workers and self.processes > 1:
+            raise ConfigError("--processes and --expect-workers exclude each other: workers run here or elsewhere")
+        if not 0 < self.master_bind_port < 65536:
+            raise ConfigError(f"--master-bind-port: {self.master_bind_port} is not a TCP port")
+        if self.workers_timeout_s <= 0:
+            raise ConfigError(f"--workers-timeout: {self.workers_timeout_s:g} must be more than 0")
         if self.spawn_rate is not None and self.spawn_rate <= 0:
             raise ConfigError(f"--spawn-rate: {self.spawn_rate:g} must be more than 0")
         if self.stream.stage not in STAGES:
@@ -160,6 +174,7 @@ class SweepConfig:
             "duration_s": self.duration_s,
             "spawn_rate": self.spawn_rate,
             "processes": self.processes,
+            "expect_workers": self.expect_workers,
             "project_id": self.stream.project_id,
             "stage": self.stream.stage,
             "prefer": self.stream.prefer,

@@ -5,6 +5,11 @@ with its web UI for `--ui`), in a session of its own so that a terminal Ctrl-C r
 only us: we then stop it with SIGTERM and it still writes what it measured. While the
 level is held (from "all users spawned" to "stopping"), the target's and the client's
 process trees are sampled for CPU and memory.
+
+With `expect_workers` (workers on other hosts, `stagecheck load-worker`), the process is a
+Locust master bound to `master_bind_host:master_bind_port` that waits for that many
+workers; if they are not all there within `workers_timeout_s`, the level is stopped and
+`WorkersMissing` raised. The settings reach the workers through the master (locust_hooks).
 """
 
 from __future__ import annotations
@@ -44,6 +49,17 @@ class LoadProcessError(StagecheckError):
     """The Locust process did not produce results (its log says why)."""
 
 
+class WorkersMissing(StagecheckError):
+    """Fewer external workers than --expect-workers connected in time (exit 2).
+
+    `partial` holds the levels measured before (set by the sweep), for the reports.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.partial: Any = None
+
+
 @dataclass(frozen=True)
 class Progress:
     """What a running level has done so far, for the progress display."""
@@ -58,6 +74,8 @@ class Progress:
     streams: int
     failures: int
     web_url: str | None = None  # Locust's web UI, with --ui
+    workers: int = 0  # external workers connected (phase "waiting" until all are)
+    expect_workers: int = 0
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -103,7 +121,17 @@ def locust_command(config: SweepConfig, mode: Mode, users: int, web_port: int | 
         command += ["--autostart", "--autoquit", "3", "--web-host", "127.0.0.1", "--web-port", str(web_port)]
     else:
         command += ["--headless"]
-    if config.processes > 1:
+    if config.expect_workers:
+        command += [
+            "--master",
+            "--expect-workers",
+            str(config.expect_workers),
+            "--master-bind-host",
+            config.master_bind_host,
+            "--master-bind-port",
+            str(config.master_bind_port),
+        ]
+    elif config.processes > 1:
         port = free_port()
         command += [
             "--processes",
@@ -132,6 +160,7 @@ class LevelRun:
         level_index: int = 1,
         level_count: int = 1,
         progress: ProgressCallback | None = None,
+        last: bool = True,
     ) -> None:
         self.config = config
         self.mode = mode
@@ -139,8 +168,13 @@ class LevelRun:
         self.level_index = level_index
         self.level_count = level_count
         self.progress = progress
+        self.last = last  # no level follows (external workers are told so)
         self.process: subprocess.Popen[str] | None = None
-        self._phase = "starting"
+        self._phase = "waiting" if config.expect_workers else "starting"
+        self._workers = 0
+        self.workers_missing = False
+        self.per_worker: dict[str, int] = {}
+        self._control: Path | None = None
         self._started = 0.0
         self._stop_requested = False
         self.interrupted = False
@@ -151,9 +185,14 @@ class LevelRun:
         self.server: ProcessSample | None = None
         self.client: ProcessSample | None = None
 
-    def stop(self) -> None:
-        """Ask the running Locust to stop now (it still writes what it measured)."""
+    def stop(self, final: bool = False) -> None:
+        """Ask the running Locust to stop now (it still writes what it measured).
+
+        `final`: the sweep ends with this level (external workers are told not to come back).
+        """
         self._stop_requested = True
+        if final and self._control is not None:
+            self._control.write_text("over", encoding="utf-8")
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGTERM)
@@ -167,6 +206,11 @@ class LevelRun:
             env["STAGECHECK_LOAD_SLO"] = json.dumps(self.config.stream.to_json()["slo"])
             env["STAGECHECK_LOAD_OUT"] = str(out_path)
             env["PYTHONUNBUFFERED"] = "1"
+            if self.config.expect_workers:
+                self._control = Path(tmp) / "control"
+                env["STAGECHECK_LOAD_EXTERNAL"] = "1"
+                env["STAGECHECK_LOAD_LAST"] = "1" if self.last else "0"
+                env["STAGECHECK_LOAD_CONTROL"] = str(self._control)
             if self.web_port is None:
                 env["STAGECHECK_LOAD_HOLD_S"] = f"{self.config.duration_s:g}"
             self._started = time.monotonic()
@@ -177,6 +221,7 @@ class LevelRun:
                 + 30
                 + STOP_TIMEOUT_S
                 + STARTUP_SLACK_S
+                + (self.config.workers_timeout_s if self.config.expect_workers else 0.0)
             )
             with open(log_path, "w", encoding="utf-8") as log:
                 self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our locustfile
@@ -213,15 +258,19 @@ class LevelRun:
                 if time.monotonic() > deadline:
                     self._stop_and_wait()
                     break
+                if self._phase == "waiting" and time.monotonic() - self._started > self.config.workers_timeout_s:
+                    self.workers_missing = True
+                    self._stop_and_wait(final=True)
+                    break
                 time.sleep(0.1)
         except KeyboardInterrupt:
             # Ctrl-C: stop the level, keep what it measured; the sweep stops after it.
             self.interrupted = True
-            self._stop_and_wait()
+            self._stop_and_wait(final=True)
 
-    def _stop_and_wait(self) -> None:
+    def _stop_and_wait(self, final: bool = False) -> None:
         assert self.process is not None
-        self.stop()
+        self.stop(final)
         try:
             self.process.wait(timeout=STOP_TIMEOUT_S + 15)
         except subprocess.TimeoutExpired:
@@ -249,6 +298,9 @@ class LevelRun:
             self._phase = "stopping"
             self._end_sampling()
         elif event == "progress":
+            self._workers = int(message.get("workers", 0))
+            if self._phase == "waiting" and self._workers >= self.config.expect_workers:
+                self._phase = "starting"
             if self._phase == "starting" and message.get("users"):
                 self._phase = "ramping"
             if self.progress is not None:
@@ -264,6 +316,8 @@ class LevelRun:
                         int(message.get("streams", 0)),
                         int(message.get("failures", 0)),
                         None if self.web_port is None else f"http://127.0.0.1:{self.web_port}",
+                        self._workers,
+                        self.config.expect_workers,
                     )
                 )
 
@@ -280,6 +334,13 @@ class LevelRun:
             self.client, self._client_sampler = self._client_sampler.stop(), None
 
     def _result(self, out_path: Path, log_path: Path) -> LevelResult:
+        if self.workers_missing:
+            raise WorkersMissing(
+                f"{self._workers} of {self.config.expect_workers} workers connected to "
+                f"{self.config.master_bind_host}:{self.config.master_bind_port} within "
+                f"{self.config.workers_timeout_s:g} s ({self.mode} at {self.users} users); start them with "
+                f"`stagecheck load-worker --master-host <this host> --master-port {self.config.master_bind_port}`"
+            )
         if not out_path.exists():
             tail = _tail(log_path)
             raise LoadProcessError(
@@ -287,11 +348,15 @@ class LevelRun:
                 f"(exit code {self.process.returncode if self.process else '?'}); its log ends:\n{tail}"
             )
         data = json.loads(out_path.read_text(encoding="utf-8"))
+        self.per_worker = {str(k): int(v) for k, v in data.get("per_worker", {}).items()}
+        if self.config.expect_workers:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"stagecheck: streams per worker: {json.dumps(self.per_worker, sort_keys=True)}\n")
         result = level_result_from_wire(
             data["wire"],
             mode=self.mode,
             users=self.users,
-            processes=self.config.processes,
+            processes=len(self.per_worker) if self.config.expect_workers else self.config.processes,
             window_s=float(data["window_s"]),
             ramp_s=self.config.ramp_s(self.users),
             interrupted=bool(data["interrupted"]) or self._stop_requested,

@@ -3,7 +3,8 @@
 Importing this module imports Locust, which monkey-patches the process with gevent: it
 is only ever imported by `locustfile.py`, inside a load process. Settings come from the
 `STAGECHECK_LOAD_SETTINGS` environment variable (JSON of `StreamSettings`), which forked
-workers inherit; without it (a hand-run `locust -f`), the `--host` with defaults.
+workers inherit, or from the master's `stagecheck_settings` message on a worker of
+another host; without either (a hand-run `locust -f`), the `--host` with defaults.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from locust import User, constant, task
 from stagecheck.contracts.load_results import Mode
 
 from .config import StreamSettings, ws_url_for
-from .locust_hooks import report_stream
+from .locust_hooks import remote_settings, report_stream
 from .metrics import StreamOutcome
 from .stream_runs import run_sse_stream, run_ws_stream
 
@@ -30,6 +31,9 @@ SETTINGS_ENV = "STAGECHECK_LOAD_SETTINGS"
 
 
 def settings_for(host: str | None) -> StreamSettings:
+    remote = remote_settings()  # a worker on another host: what its master sent
+    if remote:
+        return StreamSettings.from_json(remote)
     raw = os.environ.get(SETTINGS_ENV)
     if raw:
         return StreamSettings.from_json(json.loads(raw))

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "mock": "stagecheck.commands.mock:command",
     "contract": "stagecheck.commands.contract:command",
     "load": "stagecheck.commands.load:command",
+    "load-worker": "stagecheck.commands.load_worker:command",
     "run": "stagecheck.commands.run:command",
 }
 

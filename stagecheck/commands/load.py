@@ -8,6 +8,7 @@ of its own, and its CPU and memory are sampled as the "server load".
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,7 +26,7 @@ from stagecheck.load.config import (
     ws_url_for,
 )
 from stagecheck.load.gate import Gate, judge, load_baseline, load_gate
-from stagecheck.load.level_run import Progress
+from stagecheck.load.level_run import Progress, WorkersMissing
 from stagecheck.load.sweep import run_sweep
 from stagecheck.reports.load_reports import write_load_reports
 from stagecheck.reports.load_tables import violations_text
@@ -62,6 +63,8 @@ class ProgressLine:
             f"[{p.level_index}/{p.level_count}] {p.mode.upper():3} {p.users:>5} users  {p.phase:<8} "
             f"{p.elapsed_s:6.1f}s  running {p.running_users:>5}  streams {p.streams:>7}  failed {p.failures}"
         )
+        if p.expect_workers:
+            text += f"  workers {p.workers}/{p.expect_workers}"
         if self.tty:
             click.echo("\r" + text, nl=False, err=True)
         elif p.elapsed_s - self._last_printed >= 5:
@@ -107,6 +110,31 @@ class ProgressLine:
 @click.option("--stage", default="rewrite", show_default=True)
 @click.option("--slo", "slo_text", default="ttft=1000,tpot=200", show_default=True, help="Goodput SLOs in ms.")
 @click.option("--token", default=None, help="Bearer token, when the target requires one.")
+@click.option(
+    "--expect-workers",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Run no local load: wait for this many `stagecheck load-worker` processes (other hosts) at each level.",
+)
+@click.option(
+    "--master-bind-host",
+    default="0.0.0.0",
+    show_default=True,
+    help="With --expect-workers: the address the workers connect to.",
+)
+@click.option(
+    "--master-bind-port",
+    type=click.IntRange(1, 65535),
+    default=5557,
+    show_default=True,
+    help="With --expect-workers: the TCP port the workers connect to (open it to them).",
+)
+@click.option(
+    "--workers-timeout",
+    default="2m",
+    show_default=True,
+    help="With --expect-workers: exit 2 when the workers are not all connected this long after a level starts.",
+)
 # `stagecheck run` starts the embedded mock itself and says so, for the report's wording.
 @click.option("--target-is-embedded-mock", "embedded_mock", is_flag=True, hidden=True)
 def command(
@@ -127,6 +155,10 @@ def command(
     stage: str,
     slo_text: str,
     token: str | None,
+    expect_workers: int | None = None,
+    master_bind_host: str = "0.0.0.0",
+    master_bind_port: int = 5557,
+    workers_timeout: str = "2m",
     embedded_mock: bool = False,
 ) -> None:
     """Sweep concurrency levels in SSE and WebSocket mode; measure TTFT, inter-token gaps, E2E.
@@ -138,6 +170,9 @@ def command(
     # Everything the user typed is checked before anything starts.
     gate = load_gate(gate_file) if gate_file else None
     previous = load_baseline(baseline) if baseline else None
+    workers_timeout_s = parse_duration(workers_timeout, "--workers-timeout")
+    if expect_workers and processes > 1:
+        raise ConfigError("--processes and --expect-workers exclude each other: workers run here or elsewhere")
     if token is None:
         token = os.environ.get("STAGECHECK_TOKEN")
     with ExitStack() as stack:
@@ -170,15 +205,46 @@ def command(
             web_ui=ui,
             web_port=ui_port,
             log_dir=str(report_dir / "logs"),
+            expect_workers=expect_workers or 0,
+            master_bind_host=master_bind_host,
+            master_bind_port=master_bind_port,
+            workers_timeout_s=workers_timeout_s,
         )
+        if expect_workers:
+            click.echo(
+                f"stagecheck load: each level waits for {expect_workers} workers on port {master_bind_port}; "
+                f"on each worker host run: stagecheck load-worker --master-host "
+                f"{advertised_host(master_bind_host)} --master-port {master_bind_port}",
+                err=True,
+            )
         line = ProgressLine()
         try:
             results = run_sweep(config, progress=line, on_level=line.level_done)
+        except WorkersMissing as exc:
+            # Exit 2 with one line (the CLI's); the levels measured before are still reported.
+            if exc.partial is not None:
+                outcome = judge(exc.partial, gate, previous, str(baseline) if baseline else None)
+                paths = write_load_reports(exc.partial.with_gate(outcome), report_dir)
+                exc.args = (f"{exc}; the report covers the levels measured before: {paths['html']}",)
+            raise
         except KeyboardInterrupt:
             # Between levels (a level in progress stops itself and keeps its figures).
             click.echo("\nstagecheck load: interrupted before any level finished", err=True)
             raise SystemExit(130) from None
     finish(results, report_dir, gate, previous, baseline)
+
+
+def advertised_host(bind_host: str) -> str:
+    """The address to give workers: the bind address, or this host's outward one for 0.0.0.0."""
+    if bind_host not in ("0.0.0.0", "*", "", "::"):
+        return bind_host
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outward interface
+            address = str(probe.getsockname()[0])
+    except OSError:
+        address = ""
+    return address if address and not address.startswith("127.") else socket.gethostname()
 
 
 def finish(
