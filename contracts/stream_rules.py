@@ -37,15 +37,12 @@ TERMINAL_TYPES = frozenset({"done", "error"})
 _BAD_TEXT = re.compile("[\ud800-\udfff\ufffd]")  # lone surrogates, replacement characters
 
 
-def _parse_json(text: str) -> Any:
-    """Parse fast; fall back to the stdlib, which keeps lone surrogates for Q4 to report."""
+def _parse_json_leniently(text: str) -> Any:
+    """After orjson refused `text`: the stdlib keeps lone surrogates for Q4 to report; None if not JSON."""
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return None
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +328,7 @@ class StreamValidator:
         try:
             payload = orjson.loads(event.data)
         except orjson.JSONDecodeError:
-            payload = _parse_json(event.data)
+            payload = _parse_json_leniently(event.data)
         if not isinstance(payload, dict):
             state.resync = True
             self._report(
@@ -457,7 +454,7 @@ class StreamValidator:
         try:
             payload = orjson.loads(message.text)
         except orjson.JSONDecodeError:
-            payload = _parse_json(message.text)
+            payload = _parse_json_leniently(message.text)
         if not isinstance(payload, dict):
             self._report(
                 "M1",

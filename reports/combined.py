@@ -114,24 +114,25 @@ def render(parts: list[Part], target: str, wall_s: float) -> str:
     )
 
 
-def write_front_page(report_dir: Path, target: str, wall_s: float) -> Path:
-    """index.html in `report_dir`, from `contract/results.json` and `load/results.json` below it."""
-    parts = [
+def read_parts(report_dir: Path) -> list[Part]:
+    """Both parts, from `contract/results.json` and `load/results.json` below `report_dir`."""
+    return [
         contract_part(report_dir / "contract" / "results.json", "contract/index.html"),
         load_part(report_dir / "load" / "results.json", "load/index.html"),
     ]
+
+
+def write_front_page(parts: list[Part], report_dir: Path, target: str, wall_s: float) -> Path:
+    """index.html in `report_dir`, linking each part's own report."""
     path = report_dir / "index.html"
     path.write_text(render(parts, target, wall_s), encoding="utf-8")
     return path
 
 
-def summary_lines(report_dir: Path) -> list[str]:
+def summary_lines(parts: list[Part]) -> list[str]:
     """The same verdicts as plain lines, for the terminal."""
     out: list[str] = []
-    for part in (
-        contract_part(report_dir / "contract" / "results.json", ""),
-        load_part(report_dir / "load" / "results.json", ""),
-    ):
+    for part in parts:
         word, _ = _verdict(part.exit_code)
         out.append(f"{part.title}: {word}")
         out += [f"  {line}" for line in part.lines]

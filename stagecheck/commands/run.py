@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from stagecheck.contracts.errors import StagecheckError
-from stagecheck.reports.combined import summary_lines, write_front_page
+from stagecheck.reports.combined import read_parts, summary_lines, write_front_page
 
 
 def _run_part(command: click.Command, args: list[str]) -> tuple[int, str | None]:
@@ -92,9 +92,10 @@ def command(base_url: str | None, report_dir: Path, profile: str, users: str, du
             if error:
                 click.echo(f"stagecheck run: load sweep could not run: {error}", err=True)
     wall_s = time.perf_counter() - started
-    front = write_front_page(report_dir, base_url, wall_s)
+    parts = read_parts(report_dir)
+    front = write_front_page(parts, report_dir, base_url, wall_s)
     click.echo("", err=True)
-    for line in summary_lines(report_dir):
+    for line in summary_lines(parts):
         click.echo(line, err=True)
     click.echo(f"\nstagecheck run: finished in {wall_s:.0f} s; report: {front.resolve()}", err=True)
     worst = 130 if 130 in codes else (2 if 2 in codes else max(codes, default=0))
