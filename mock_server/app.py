@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from .access_log import AccessLog
 from .broker import Broker, InMemoryBroker
@@ -28,7 +29,7 @@ from .routes import (
     rewrite_stream,
     task_status,
 )
-from .state import MockState
+from .state import SERVER_SEND, MockState
 from .websocket import stage_socket
 from .worker import Worker
 
@@ -55,6 +56,21 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "the mock server failed; this is a bug in stagecheck")
 
 
+class MockApp(Starlette):
+    """Starlette, and the server's own `send` kept in the scope for the streams' hot path.
+
+    Every middleware of this app (Starlette's error handling, CORS, the access log) acts
+    on a response's start or a socket's accept and close only; passing each token of a
+    stream through their wrappers cost about a tenth of the server's CPU at thousands of
+    streams. The streams send their start through the stack and their events straight
+    to the server.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
 def create_app(config: MockConfig = MockConfig(), broker: Broker | None = None) -> Starlette:  # noqa: B008
     """The mock app; `app.state.mock` holds its broker, worker and open streams."""
     broker = broker or InMemoryBroker(retention_s=config.terminal_retention_s)
@@ -79,7 +95,7 @@ def create_app(config: MockConfig = MockConfig(), broker: Broker | None = None) 
                 expose_headers=["Deprecation", "Link", "Preference-Applied"],
             )
         )
-    app = Starlette(
+    app = MockApp(
         routes=[
             Route(EXECUTE_STAGE_PATH, execute_stage, methods=["POST"]),
             Route(TASK_STATUS_PATH, task_status, methods=["GET"]),

@@ -1,13 +1,10 @@
 """The SSE answer (use_streaming true, and the legacy endpoint): an ASGI response.
 
 Each step is written as soon as it is due, one `http.response.body` message per event
-(S5). A watcher on `receive` notices a client that leaves, so a stalled or slow stream
-frees its resources at once; at server shutdown the stream ends with an `error` event.
-
-Between events the stream sleeps with a plain `asyncio.sleep`; whoever stops it (the
-watcher, the shutdown) resolves `stop` and cancels the sleeping task, which catches
-that one cancellation. That is about half the cost per token of waiting on the stop
-future with a timeout, and tokens are the hot path.
+(S5), by a paced script (paced.py): a loop timer per event rather than a task that
+sleeps, which is what lets one process hold thousands of paced streams. A watcher on
+`receive` notices a client that leaves, so a stalled or slow stream frees its resources
+at once; at server shutdown the stream ends with an `error` event.
 """
 
 from __future__ import annotations
@@ -19,8 +16,9 @@ from collections import OrderedDict
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from .paced import PacedScript, Script
 from .plan import ERROR_CODE, Plan
-from .state import MockState
+from .state import SERVER_SEND, MockState
 
 SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -75,6 +73,9 @@ def encoded_plan(steps: Plan) -> tuple[bytes | None, ...]:
     return chunks
 
 
+END_OF_BODY = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
 class SseStream:
     """Streams a task's steps as SSE events."""
 
@@ -87,85 +88,73 @@ class SseStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
         stop: asyncio.Future[str] = loop.create_future()
-        streaming = True
-
-        def interrupt(_: asyncio.Future[str]) -> None:
-            if streaming:
-                task.cancel(msg="sse stream stopped")
-
-        stop.add_done_callback(interrupt)
         if self.state.shutting_down:
             stop.set_result("shutdown")
         self.state.sse_streams.add(stop)
         watcher = loop.create_task(_watch_disconnect(receive, stop))
+        script: PacedScript | None = None
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            try:
-                await self._stream(send, stop)
-            except asyncio.CancelledError:
-                if not stop.done():
-                    raise  # not ours: uvicorn is cancelling the request
-                task.uncancel()
-            streaming = False
+            if not stop.done():
+                # The events are written from the loop's timers (paced.py), straight to the
+                # server (app.MockApp); whoever stops the stream (the watcher, the shutdown)
+                # stops the script.
+                script = PacedScript(self._script(loop, scope.get(SERVER_SEND, send)))
+                stop.add_done_callback(lambda _: script.cancel())
+                await script.ended
             if stop.done() and stop.result() == "shutdown":
                 await self._end_for_shutdown(send)
         finally:
-            streaming = False
+            if script is not None:
+                script.cancel()
             watcher.cancel()
             self.state.sse_streams.discard(stop)
 
-    async def _stream(self, send: Send, stop: asyncio.Future[str]) -> None:
-        loop = asyncio.get_running_loop()
+    def _script(self, loop: asyncio.AbstractEventLoop, send: Send) -> Script:
+        heartbeat = self.state.config.heartbeat_s
         start = self.last_write = loop.time()
         for step, chunk in zip(self.steps, encoded_plan(self.steps), strict=True):
             if step.kind == "stall":
-                await self._idle(send, None)
+                yield from self._idle(loop, send, None)
                 return
-            delay = start + step.due - loop.time()
-            if delay > 0:
-                await self._idle(send, delay)
+            if heartbeat is None:
+                yield start + step.due
+            else:
+                yield from self._idle(loop, send, start + step.due)
             if step.kind == "drop":
                 # The body ends without a terminal event: the "incomplete stream" case (S4).
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                yield send(END_OF_BODY)
                 return
             self.number += 1
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            yield send({"type": "http.response.body", "body": chunk, "more_body": True})
             self.last_write = loop.time()
             if step.kind != "token":
-                if self.state.config.close_after_terminal_s > 0:
-                    await asyncio.sleep(self.state.config.close_after_terminal_s)
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                yield loop.time() + self.state.config.close_after_terminal_s
+                yield send(END_OF_BODY)
                 return
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        yield send(END_OF_BODY)
 
-    async def _idle(self, send: Send, delay: float | None) -> None:
-        """Wait `delay` seconds (None: until stopped), with keep-alive comments when configured."""
+    def _idle(self, loop: asyncio.AbstractEventLoop, send: Send, until: float | None) -> Script:
+        """Wait until `until` (None: until stopped), with keep-alive comments when configured."""
         heartbeat = self.state.config.heartbeat_s
         if heartbeat is None:
-            if delay is None:
-                await asyncio.get_running_loop().create_future()  # until cancelled
-            else:
-                await asyncio.sleep(delay)
+            yield until
             return
-        loop = asyncio.get_running_loop()
-        until = None if delay is None else loop.time() + delay
         while until is None or loop.time() < until:
             beat_at = self.last_write + heartbeat
             if loop.time() >= beat_at:
-                await send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
+                yield send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
                 self.last_write = loop.time()
                 continue
-            await asyncio.sleep(beat_at - loop.time() if until is None else min(until, beat_at) - loop.time())
+            yield beat_at if until is None else min(until, beat_at)
 
     async def _end_for_shutdown(self, send: Send) -> None:
         # Errors after the 200 are reported as an error event (section 2).
         error = sse_event(self.number + 1, "error", {"error": "the server is shutting down", "code": "server_shutdown"})
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": error, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send(END_OF_BODY)
 
 
 async def _watch_disconnect(receive: Receive, stop: asyncio.Future[str]) -> None:

@@ -9,6 +9,8 @@ from .broker import Broker, Subscription
 from .config import MockConfig
 from .worker import Worker
 
+SERVER_SEND = "stagecheck.server_send"
+"""Scope key of the server's own `send`, under every middleware (app.MockApp)."""
 SHUTDOWN_CODE = 1001
 SHUTDOWN_REASON = "server shutting down"
 

@@ -6,16 +6,17 @@ import asyncio
 from typing import Any
 
 from .broker import Broker
+from .paced import PacedScript, Script
 from .plan import ERROR_CODE, Plan
 from .scenarios import Scenario
 
 
 class Worker:
-    """Runs each task as an asyncio task; keeps them so that shutdown can cancel them."""
+    """Runs each task as a paced script (a timer per step); keeps them so that shutdown can stop them."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[PacedScript] = set()
 
     @property
     def running(self) -> int:
@@ -31,32 +32,30 @@ class Worker:
         scenario: Scenario | None = None,
     ) -> None:
         """Play `steps`; the plan's inputs serve executors that plan in another process (Celery)."""
-        task = asyncio.get_running_loop().create_task(self._run(task_id, steps))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        script = PacedScript(self._script(task_id, steps))
+        if not script.ended.done():
+            self._running.add(script)
+            script.ended.add_done_callback(lambda _: self._running.discard(script))
 
-    async def _run(self, task_id: str, steps: Plan) -> None:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        await self.broker.started(task_id)
-        token = self.broker.token  # the hot path: one lookup per task, not per token
+    def _script(self, task_id: str, steps: Plan) -> Script:
+        start = asyncio.get_running_loop().time()
+        broker = self.broker
+        yield broker.started(task_id)
+        token = broker.token  # the hot path: one lookup per task, not per token
         for step in steps:
-            delay = start + step.due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            yield start + step.due
             if step.kind == "token":
-                await token(task_id, step.text)
+                yield token(task_id, step.text)
             elif step.kind == "done":
-                await self.broker.done(task_id)
+                yield broker.done(task_id)
             elif step.kind == "error":
-                await self.broker.fail(task_id, step.text, ERROR_CODE)
+                yield broker.fail(task_id, step.text, ERROR_CODE)
             elif step.kind == "drop":
-                await self.broker.drop(task_id, step.text)
+                yield broker.drop(task_id, step.text)
             else:  # stall: the task hangs until the server shuts down
-                await loop.create_future()
+                yield None
 
     async def shutdown(self) -> None:
-        tasks = list(self._running)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        steps = [script.cancel() for script in list(self._running)]
+        self._running.clear()
+        await asyncio.gather(*(step for step in steps if step is not None), return_exceptions=True)
