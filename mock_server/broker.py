@@ -88,6 +88,13 @@ class Subscription(ABC):
     def cut(self, code: int, reason: str) -> None:
         """Make the subscriber close: `next` returns a Cut once what is queued before it is read."""
 
+    def push_to(self, sink: Callable[[Delivery], None]) -> bool:
+        """Hand every delivery to `sink` as it arrives, queued ones first, instead of `next`.
+
+        False when this subscription can only be read with `next` (the caller pumps it).
+        """
+        return False
+
     @abstractmethod
     async def close(self) -> None:
         """Unsubscribe and free everything the subscription holds."""
@@ -140,7 +147,7 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 @dataclass(eq=False)
 class _MemorySubscription(Subscription):
-    """A deque and at most one waiting reader (the socket's writer).
+    """Pushes to a sink (the socket's writer, socket_writer.py), or else a deque with at most one reader.
 
     Cheaper per message than an asyncio.Queue (no getter bookkeeping, no cancellation
     handling per get), and a `next` with a timeout costs a timer, not a timeout scope:
@@ -152,9 +159,19 @@ class _MemorySubscription(Subscription):
     task_filter: str | None
     items: deque[Delivery] = field(default_factory=deque)
     waiter: asyncio.Future[None] | None = None
+    sink: Callable[[Delivery], None] | None = None
     closed: bool = False
 
+    def push_to(self, sink: Callable[[Delivery], None]) -> bool:
+        while self.items:
+            sink(self.items.popleft())
+        self.sink = sink
+        return True
+
     def put(self, delivery: Delivery) -> None:
+        if self.sink is not None:
+            self.sink(delivery)
+            return
         self.items.append(delivery)
         waiter = self.waiter
         if waiter is not None:
@@ -185,12 +202,6 @@ class _MemorySubscription(Subscription):
                 if timer is not None:
                     timer.cancel()
         return items.popleft()
-
-    def drain(self) -> list[Delivery]:
-        """Everything queued now, at once (no await per message); the writer's fast path."""
-        items = list(self.items)
-        self.items.clear()
-        return items
 
     def cut(self, code: int, reason: str) -> None:
         self.put(Cut(code, reason))

@@ -1,29 +1,28 @@
 """The WebSocket channel `/ws/projects/{project_id}/stage/{stage_name}/` (section 5).
 
-One coroutine writes (connected, then the subscription's deliveries, heartbeats when
-idle) and one task reads client frames (ping -> pong; anything else closes this socket
-only, W4). Whoever ends the conversation cuts the subscription; the writer then closes
-the socket with the cut's code and frees the subscription.
+The handler sends `connected`, then a SocketWriter (socket_writer.py) sends the
+subscription's deliveries as they arrive, and heartbeats when idle; one task reads
+client frames (ping -> pong; anything else closes this socket only, W4). Whoever ends
+the conversation cuts the subscription; the handler then closes the socket with the
+cut's code and frees the subscription.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable
 
 import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from .broker import Cut, Delivery, Subscription, encode
+from .broker import Cut, Subscription, encode
 from .responses import parse_project, token_ok
-from .state import MockState
+from .socket_writer import SEND_ERRORS, SocketWriter, pump
+from .state import SERVER_SEND, MockState
 from .validation import stage_names
 
 CLIENT_LEFT = 0  # a Cut code meaning: the client is gone, send no close frame
 PONG = encode({"type": "pong"})
-_SEND_ERRORS = (WebSocketDisconnect, OSError, RuntimeError)  # RuntimeError: Starlette, socket already closed
 
 
 def _short(reason: str) -> str:
@@ -59,41 +58,29 @@ async def stage_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     subscription = await state.broker.subscribe(project_id, stage_name, websocket.query_params.get("task_id"))
     state.sockets.add(subscription)
-    reader = asyncio.get_running_loop().create_task(_read_frames(websocket, subscription))
+    loop = asyncio.get_running_loop()
+    reader = loop.create_task(_read_frames(websocket, subscription))
+    # Deliveries go straight to the server's send (app.MockApp), as they arrive.
+    writer = SocketWriter(websocket.scope.get(SERVER_SEND, websocket._send), config.heartbeat_s)
+    feeder: asyncio.Task[None] | None = None
     cut: Cut | None = None
     try:
         await websocket.send_text(encode({"type": "connected", "project_id": project_id, "stage_name": stage_name}))
-        cut = await _write(websocket, subscription, config.heartbeat_s)
-    except _SEND_ERRORS:
+        if not subscription.push_to(writer.deliver):
+            feeder = loop.create_task(pump(subscription, writer))
+        cut = await writer.ended
+    except SEND_ERRORS:
         cut = None  # the client went away while we were writing
     finally:
+        writer.close()
         reader.cancel()
+        if feeder is not None:
+            feeder.cancel()
         state.sockets.discard(subscription)
         await subscription.close()
     if cut is not None and cut.code != CLIENT_LEFT:
-        with contextlib.suppress(*_SEND_ERRORS):
+        with contextlib.suppress(*SEND_ERRORS):
             await websocket.close(cut.code, _short(cut.reason))
-
-
-async def _write(websocket: WebSocket, subscription: Subscription, heartbeat_s: float | None) -> Cut:
-    # Deliveries go straight to the ASGI `send` under Starlette's WebSocket wrapper (the
-    # middleware still sees each one): the wrapper's state checks cost as much as the
-    # broker's work per message, and only text frames are sent here while the socket is
-    # open. A send error is an OSError (uvicorn's ClientDisconnected), as through the wrapper.
-    send = websocket._send
-    next_delivery = subscription.next
-    # A subscription that can hand over what is queued at once (the in-memory one) saves
-    # an await per message; any other is read one delivery at a time.
-    drain: Callable[[], list[Delivery]] | None = getattr(subscription, "drain", None)
-    while True:
-        first = await next_delivery(heartbeat_s)
-        if first is None:
-            await send({"type": "websocket.send", "text": encode({"type": "heartbeat", "ts": time.time()})})
-            continue
-        for delivery in (first,) if drain is None else (first, *drain()):
-            if isinstance(delivery, Cut):
-                return delivery
-            await send({"type": "websocket.send", "text": delivery})
 
 
 async def _read_frames(websocket: WebSocket, subscription: Subscription) -> None:
@@ -118,5 +105,5 @@ async def _read_frames(websocket: WebSocket, subscription: Subscription) -> None
                 subscription.cut(1008, f"unknown message type {shown[:40]!r}: only ping is accepted")
                 return
             await websocket.send_text(PONG)
-    except _SEND_ERRORS:
+    except SEND_ERRORS:
         subscription.cut(CLIENT_LEFT, "client left")
