@@ -14,7 +14,7 @@ import contextlib
 from collections import OrderedDict
 
 import orjson
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .paced import PacedScript, Script
 from .plan import ERROR_CODE, Plan
@@ -54,23 +54,29 @@ def encode_plan(steps: Plan) -> tuple[bytes | None, ...]:
     return tuple(chunks)
 
 
-# A plan is deterministic, and so are its SSE bytes: encode each (cached) plan once.
-# Keyed by identity (hashing a long tuple costs as much as a lookup saves); the value
-# holds the plan, so its id cannot be reused while the entry lives.
-_ENCODED: OrderedDict[int, tuple[Plan, tuple[bytes | None, ...]]] = OrderedDict()
+# A plan is deterministic, and so are its SSE bytes: encode each (cached) plan once, as
+# the ASGI messages that carry them (the server only reads a message, and a fresh dict
+# per event is measurable at thousands of streams). Keyed by identity (hashing a long
+# tuple costs as much as a lookup saves); the value holds the plan, so its id cannot be
+# reused while the entry lives.
+_ENCODED: OrderedDict[int, tuple[Plan, tuple[Message | None, ...]]] = OrderedDict()
 _ENCODED_ENTRIES = 128
 
 
-def encoded_plan(steps: Plan) -> tuple[bytes | None, ...]:
+def plan_messages(steps: Plan) -> tuple[Message | None, ...]:
+    """The `http.response.body` message of each step's event (None for stall and drop)."""
     entry = _ENCODED.get(id(steps))
     if entry is not None and entry[0] is steps:
         _ENCODED.move_to_end(id(steps))
         return entry[1]
-    chunks = encode_plan(steps)
-    _ENCODED[id(steps)] = (steps, chunks)
+    messages = tuple(
+        None if chunk is None else {"type": "http.response.body", "body": chunk, "more_body": True}
+        for chunk in encode_plan(steps)
+    )
+    _ENCODED[id(steps)] = (steps, messages)
     if len(_ENCODED) > _ENCODED_ENTRIES:
         _ENCODED.popitem(last=False)
-    return chunks
+    return messages
 
 
 END_OF_BODY = {"type": "http.response.body", "body": b"", "more_body": False}
@@ -114,7 +120,7 @@ class SseStream:
     def _script(self, loop: asyncio.AbstractEventLoop, send: Send) -> Script:
         heartbeat = self.state.config.heartbeat_s
         start = self.last_write = loop.time()
-        for step, chunk in zip(self.steps, encoded_plan(self.steps), strict=True):
+        for step, message in zip(self.steps, plan_messages(self.steps), strict=True):
             if step.kind == "stall":
                 yield from self._idle(loop, send, None)
                 return
@@ -126,8 +132,9 @@ class SseStream:
                 # The body ends without a terminal event: the "incomplete stream" case (S4).
                 yield send(END_OF_BODY)
                 return
+            assert message is not None  # only stall and drop have none
             self.number += 1
-            yield send({"type": "http.response.body", "body": chunk, "more_body": True})
+            yield send(message)
             self.last_write = loop.time()
             if step.kind != "token":
                 yield loop.time() + self.state.config.close_after_terminal_s
