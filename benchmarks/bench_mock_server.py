@@ -21,7 +21,8 @@ Figures:
   (N streams ending within 100 ms of each other is a burst no real load has: it is
   reported as `lateness_whole_ms`, over every token). "Holds N" = every stream
   complete and p99 lateness in the steady window under 50 ms. N steps down from
-  5,000 (4,000, 3,000, 2,000, 1,000) until it holds.
+  5,000 (4,000, 3,000, 2,000, 1,000) until it holds; a level that misses gets a second
+  try (every try is kept in the JSON).
 
 Every client run also reports its own CPU seconds against its wall time and its garbage
 collector's pauses (`client_cpu_s`, `client_wall_s`, `client_gc`), and the parent the
@@ -62,6 +63,7 @@ CAPACITY_LEVELS = (200,) if QUICK else (5000, 4000, 3000, 2000, 1000)
 CAPACITY_TOKENS = 20 if QUICK else 70
 # Tokens 1..STEADY_TOKENS-1 of each stream are due while every stream is still open.
 STEADY_TOKENS = 15 if QUICK else 60
+CAPACITY_TRIES = 1 if QUICK else 2
 CAPACITY_INTERVAL_MS = 100.0
 LATENESS_BOUND_MS = 50.0
 OPEN_RATE_PER_S = 1000.0  # streams opened per second during the ramp
@@ -549,6 +551,7 @@ def client_run(target: str, url: str, kind: str, phase: str, streams: int = 0, s
     import psutil
 
     process = psutil.Process(server_pid)
+    speed = cpu_probe_s()
     before = process.cpu_times()
     machine_before = psutil.cpu_times()
     command = [sys.executable, __file__, "--client", target, "--url", url, "--kind", kind, "--phase", phase]
@@ -561,7 +564,25 @@ def client_run(target: str, url: str, kind: str, phase: str, streams: int = 0, s
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["server_cpu_s"] = round((after.user - before.user) + (after.system - before.system), 2)
     result["machine_cpu"] = machine
+    result["cpu_probe_s"] = speed
     return result
+
+
+def cpu_probe_s() -> float:
+    """Seconds a fixed pure-Python loop takes right now (best of 3).
+
+    On this virtual machine the same loop has taken anywhere from 0.6x to 1.0x of its
+    slowest time within minutes, with no steal reported: the host's own load. A run's
+    figures are only comparable with runs whose probe reads about the same.
+    """
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for number in range(1_000_000):
+            total += number
+        best = min(best, time.perf_counter() - began)
+    return round(best, 4)
 
 
 def _machine_share(before: Any, after: Any) -> dict[str, float]:
@@ -669,15 +690,20 @@ def main() -> None:
                 for target, (url, pid) in servers.items():
                     tried = []
                     for streams in CAPACITY_LEVELS:
-                        figures = client_run(target, url, kind, "capacity", streams, server_pid=pid)
-                        tried.append(figures)
-                        print(
-                            f"capacity {kind} {target} {streams}: p99 lateness {figures['lateness_ms']['p99']} ms "
-                            f"(whole stream {figures['lateness_whole_ms']['p99']} ms), "
-                            f"{figures['complete_streams']} complete, holds={figures['holds']} "
-                            f"(steal {figures['machine_cpu']['steal']:.0%})",
-                            flush=True,
-                        )
+                        # A level gets a second try when the first misses: other work on the
+                        # host (steal) moves p99 by a factor of several between runs.
+                        for _try in range(CAPACITY_TRIES):
+                            figures = client_run(target, url, kind, "capacity", streams, server_pid=pid)
+                            tried.append(figures)
+                            print(
+                                f"capacity {kind} {target} {streams}: p99 lateness {figures['lateness_ms']['p99']} ms "
+                                f"(whole stream {figures['lateness_whole_ms']['p99']} ms), "
+                                f"{figures['complete_streams']} complete, holds={figures['holds']} "
+                                f"(steal {figures['machine_cpu']['steal']:.0%}, cpu probe {figures['cpu_probe_s']} s)",
+                                flush=True,
+                            )
+                            if figures["holds"]:
+                                break
                         if figures["holds"]:
                             break
                     held = [f["concurrent_streams"] for f in tried if f["holds"]]
