@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
@@ -48,6 +48,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _broker_unavailable(request: Request, exc: Exception) -> Response:
     # Redis (the --broker) does not answer: the request may succeed later, so 503, not 500 (E3).
     return error_response(503, "broker_unavailable", str(exc))
+
+
+async def _client_left(request: Request, exc: Exception) -> Response:
+    # The client went away while its request body was arriving: nobody reads the answer,
+    # and it is no error of the mock's (no traceback). 499 is what the access log shows.
+    return Response(status_code=499)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -103,7 +109,12 @@ def create_app(config: MockConfig = MockConfig(), broker: Broker | None = None) 
             WebSocketRoute(SOCKET_PATH, stage_socket),
         ],
         middleware=middleware,
-        exception_handlers={HTTPException: _http_error, BrokerUnavailable: _broker_unavailable, Exception: _unexpected},
+        exception_handlers={
+            HTTPException: _http_error,
+            BrokerUnavailable: _broker_unavailable,
+            ClientDisconnect: _client_left,
+            Exception: _unexpected,
+        },
         lifespan=lifespan,
     )
     app.state.mock = state

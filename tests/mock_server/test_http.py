@@ -273,3 +273,46 @@ async def test_an_unexpected_error_still_answers_with_an_error_body(monkeypatch:
         response = await client.post(EXECUTE.format(1), json=rewrite_body())
     body = assert_error(response, 500, "internal_error")  # E1 even then (E3 would report the 500)
     assert "internal detail 42" not in body["error"]
+
+
+async def test_a_client_that_leaves_mid_body_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """No traceback and no 500 when the body never arrives whole (the client went away)."""
+    import logging
+
+    from stagecheck.mock_server.app import create_app
+
+    app = create_app(FAST)
+    body = json.dumps(rewrite_body()).encode()
+    arrivals = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return arrivals.pop(0) if arrivals else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": EXECUTE.format(1),
+        "raw_path": EXECUTE.format(1).encode(),
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    logger = logging.getLogger("stagecheck.mock")
+    logger.addHandler(caplog.handler)
+    try:
+        await app(scope, receive, send)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [499]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
