@@ -132,13 +132,21 @@ _PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer] = weakref.W
 class PacedScript:
     """Runs a script at once and on; `ended` resolves when it ends or is cancelled, fails when it fails."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, *, start_now: bool = True) -> None:
+        """`start_now=False`: the first step waits for the loop's next turn (the caller finishes first)."""
         self.loop = asyncio.get_running_loop()
         self.pacer = Pacer.of(self.loop)
         self.script = script
         self.ended: asyncio.Future[None] = self.loop.create_future()
         self._pending: asyncio.Future[Any] | None = None
-        self._advance(None)
+        if start_now:
+            self._advance(None)
+        else:
+            self.loop.call_soon(self._start)
+
+    def _start(self) -> None:
+        if not self.ended.done():
+            self._advance(None)
 
     def cancel(self) -> asyncio.Future[Any] | None:
         """Stop at once: no further step runs and `ended` resolves.

@@ -32,10 +32,11 @@ class Worker:
         scenario: Scenario | None = None,
     ) -> None:
         """Play `steps`; the plan's inputs serve executors that plan in another process (Celery)."""
-        script = PacedScript(self._script(task_id, steps))
-        if not script.ended.done():
-            self._running.add(script)
-            script.ended.add_done_callback(lambda _: self._running.discard(script))
+        # The task starts on the loop's next turn, as a Celery worker picks it up after the
+        # POST has answered: its first token never reaches a socket before the 202 leaves.
+        script = PacedScript(self._script(task_id, steps), start_now=False)
+        self._running.add(script)
+        script.ended.add_done_callback(lambda _: self._running.discard(script))
 
     def _script(self, task_id: str, steps: Plan) -> Script:
         start = asyncio.get_running_loop().time()

@@ -225,3 +225,30 @@ async def test_none_waits_until_cancelled() -> None:
     assert not paced.ended.done()
     paced.cancel()
     assert paced.ended.done()
+
+
+async def test_a_script_started_later_runs_on_the_loops_next_turn() -> None:
+    log: list[str] = []
+
+    def script() -> Script:
+        log.append("first step")
+        yield None
+
+    paced = PacedScript(script(), start_now=False)
+    assert log == []  # the caller goes on first
+    await asyncio.sleep(0)
+    assert log == ["first step"]
+    paced.cancel()
+
+
+async def test_a_script_cancelled_before_its_turn_never_runs() -> None:
+    log: list[str] = []
+
+    def script() -> Script:
+        log.append("first step")
+        yield None
+
+    paced = PacedScript(script(), start_now=False)
+    paced.cancel()
+    await asyncio.sleep(0.01)
+    assert log == [] and paced.ended.done()
