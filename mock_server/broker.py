@@ -12,6 +12,7 @@ subscribers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -29,6 +30,12 @@ ENDED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 
 def encode(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _escaped_piece(content: str) -> str:
+    """A token's text as a JSON string body (no quotes); tasks of one plan share their tokens."""
+    return orjson.dumps(content).decode()[1:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,14 +254,13 @@ class InMemoryBroker(Broker):
         # JSON string escaping is per character, so the escaped full text grows by the
         # escaped token: no re-encoding of all the text so far on every token. The message
         # is the same text as encode() of the message's dict (same keys, same order).
-        piece = orjson.dumps(content).decode()[1:-1]
+        piece = _escaped_piece(content)
         escaped = self._escaped[task_id] = self._escaped.get(task_id, "") + piece
         subscribers = self._subscribers.get((record.project_id, record.stage_name))
         if subscribers:  # encoded once for every subscriber, and not at all for none
-            self._publish(
-                record,
-                '{"type":"token","content":"' + piece + '","full_text":"' + escaped + '","task_id":"' + task_id + '"}',
-            )
+            # One f-string: chained `+` copied the growing text once per operand.
+            message = f'{{"type":"token","content":"{piece}","full_text":"{escaped}","task_id":"{task_id}"}}'
+            self._publish(record, message)
 
     async def done(self, task_id: str) -> None:
         record = self._tasks[task_id]
