@@ -1,12 +1,12 @@
-"""Timed scripts on the loop's own timers: one timer per step, no task wake-up per step.
+"""Timed scripts on one shared loop timer: no task wake-up, future or timer per step.
 
 A stream that sleeps between tokens in an asyncio task pays, per token, a future, a
 timer, a task wake-up and the resumption of every frame of the ASGI stack above it
 (about a dozen for a Starlette route). Profiled at 5,000 paced SSE streams that was
 about 40% of the server's CPU. A `PacedScript` runs a plain generator instead: it
-yields a loop time to wait for (a timer calls back into it) or a coroutine to run
-(`send`, a broker call). The coroutine runs eagerly, at once, and only when it really
-waits (back-pressure, Redis) does a task finish it and resume the script.
+yields a loop time to wait for (the loop's `Pacer` calls back into it) or a coroutine
+to run (`send`, a broker call). The coroutine runs eagerly, at once, and only when it
+really waits (back-pressure, Redis) does a task finish it and resume the script.
 
 `run_eagerly` is what `asyncio.eager_task_factory` does from Python 3.12 on, for one
 coroutine.

@@ -1,11 +1,11 @@
 """Writing a subscription's deliveries to one WebSocket as they arrive.
 
 A writer task that waits for each delivery pays a task wake-up and the resumption of the
-whole ASGI stack per message; with thousands of sockets that was most of the server's
-time beyond the socket writes themselves. The in-memory broker hands each delivery to
-`SocketWriter.deliver` instead, which sends it at once (paced.run_eagerly) unless an
-earlier send still waits for the client to read (back-pressure): then it queues, in
-order. Subscriptions that can only be read (Redis) feed the writer from a pump task.
+whole ASGI stack per message, the cost paced.py removes from SSE streams. The in-memory
+broker hands each delivery to `SocketWriter.deliver` instead, which sends it at once
+(paced.run_eagerly) unless an earlier send still waits for the client to read
+(back-pressure): then it queues, in order. Subscriptions that can only be read (Redis)
+feed the writer from a pump task.
 """
 
 from __future__ import annotations

@@ -60,19 +60,21 @@ async def stage_socket(websocket: WebSocket) -> None:
     state.sockets.add(subscription)
     loop = asyncio.get_running_loop()
     reader = loop.create_task(_read_frames(websocket, subscription))
-    # Deliveries go straight to the server's send (app.MockApp), as they arrive.
-    writer = SocketWriter(websocket.scope.get(SERVER_SEND, websocket._send), config.heartbeat_s)
+    writer: SocketWriter | None = None
     feeder: asyncio.Task[None] | None = None
     cut: Cut | None = None
     try:
         await websocket.send_text(encode({"type": "connected", "project_id": project_id, "stage_name": stage_name}))
+        # Deliveries go straight to the server's send (app.MockApp), as they arrive.
+        writer = SocketWriter(websocket.scope.get(SERVER_SEND, websocket._send), config.heartbeat_s)
         if not subscription.push_to(writer.deliver):
             feeder = loop.create_task(pump(subscription, writer))
         cut = await writer.ended
     except SEND_ERRORS:
         cut = None  # the client went away while we were writing
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
         reader.cancel()
         if feeder is not None:
             feeder.cancel()
