@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -109,6 +109,12 @@ class Subscription(ABC):
 
 class Broker(ABC):
     """Task status store and pub/sub for task messages."""
+
+    # True when the task-side calls (started, token, done, fail, drop) never wait and use
+    # nothing of the task they run in: the worker then runs them straight from its pacer,
+    # outside any task (paced.py). A broker that does I/O (timeouts need their own task)
+    # leaves it False and each call gets a task.
+    runs_outside_a_task: ClassVar[bool] = False
 
     @abstractmethod
     async def create_task(self, project_id: int, stage_name: str) -> TaskRecord:
@@ -221,6 +227,8 @@ class _MemorySubscription(Subscription):
 
 class InMemoryBroker(Broker):
     """Single-process broker: the default, and what `stagecheck mock` runs."""
+
+    runs_outside_a_task = True
 
     def __init__(self, retention_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.retention_s = retention_s

@@ -194,6 +194,8 @@ class PacedScript:
             self.ended.set_exception(exc)
 
     def _resume(self, pending: asyncio.Future[Any]) -> None:
+        if self.ended.done():  # cancelled after the step ended but before this callback ran
+            return
         if pending.cancelled():
             self._advance(asyncio.CancelledError())
         else:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .broker import Broker
 from .paced import PacedScript, Script
 from .plan import ERROR_CODE, Plan
 from .scenarios import Scenario
+
+
+def _as_is(coro: Coroutine[Any, Any, None]) -> Awaitable[None]:
+    return coro
 
 
 class Worker:
@@ -41,18 +46,23 @@ class Worker:
     def _script(self, task_id: str, steps: Plan) -> Script:
         start = asyncio.get_running_loop().time()
         broker = self.broker
-        yield broker.started(task_id)
+        # A broker call that does I/O runs in a task of its own (its timeouts need one);
+        # the in-memory broker's calls run eagerly, from the pacer.
+        call: Callable[[Coroutine[Any, Any, None]], Awaitable[None]] = (
+            _as_is if broker.runs_outside_a_task else asyncio.ensure_future
+        )
+        yield call(broker.started(task_id))
         token = broker.token  # the hot path: one lookup per task, not per token
         for step in steps:
             yield start + step.due
             if step.kind == "token":
-                yield token(task_id, step.text)
+                yield call(token(task_id, step.text))
             elif step.kind == "done":
-                yield broker.done(task_id)
+                yield call(broker.done(task_id))
             elif step.kind == "error":
-                yield broker.fail(task_id, step.text, ERROR_CODE)
+                yield call(broker.fail(task_id, step.text, ERROR_CODE))
             elif step.kind == "drop":
-                yield broker.drop(task_id, step.text)
+                yield call(broker.drop(task_id, step.text))
             else:  # stall: the task hangs until the server shuts down
                 yield None
 

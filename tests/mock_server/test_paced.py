@@ -252,3 +252,21 @@ async def test_a_script_cancelled_before_its_turn_never_runs() -> None:
     paced.cancel()
     await asyncio.sleep(0.01)
     assert log == [] and paced.ended.done()
+
+
+async def test_cancel_between_a_step_ending_and_its_callback_is_safe() -> None:
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[None] = loop.create_future()
+    log: list[Any] = []
+
+    def script() -> Script:
+        yield _waits_on(gate, log)
+        log.append("went on")
+
+    paced = PacedScript(script())
+    await asyncio.sleep(0)  # the step's task is waiting on the gate
+    gate.set_result(None)
+    await asyncio.sleep(0)  # the step ends; the script's callback is scheduled, not yet run
+    paced.cancel()
+    await asyncio.sleep(0.01)
+    assert "went on" not in log and paced.ended.done() and paced.ended.exception() is None
