@@ -1,7 +1,7 @@
 """The SSE answer (use_streaming true, and the legacy endpoint): an ASGI response.
 
 Each step is written as soon as it is due, one `http.response.body` message per event
-(S5), by a paced script (paced.py): a loop timer per event rather than a task that
+(S5), by a paced script on the loop's shared pacer (paced.py) rather than a task that
 sleeps, which is what lets one process hold thousands of paced streams. A watcher on
 `receive` notices a client that leaves, so a stalled or slow stream frees its resources
 at once; at server shutdown the stream ends with an `error` event.
