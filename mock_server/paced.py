@@ -96,16 +96,26 @@ class Pacer:
             pacer = _PACERS[loop] = cls(loop)
         return pacer
 
-    def wake_at(self, at: float, script: PacedScript) -> None:
+    def wake_at(self, at: float, script: PacedScript) -> int:
+        """Advance `script` at loop time `at`; returns the slot, for `forget`."""
         slot = math.ceil(at / self.RESOLUTION_S)
         bucket = self._buckets.get(slot)
         if bucket is not None:
             bucket.append(script)
-            return
+            return slot
         self._buckets[slot] = [script]
         heapq.heappush(self._slots, slot)
         if self._timer is None or slot < self._timer_slot:
             self._arm(slot)
+        return slot
+
+    def forget(self, slot: int, script: PacedScript) -> None:
+        """Drop a cancelled script's entry, so that nothing of it is kept until its slot comes."""
+        bucket = self._buckets.get(slot)
+        if bucket is not None and script in bucket:
+            bucket.remove(script)
+            if not bucket:
+                del self._buckets[slot]  # its slot stays in the heap and fires on nothing
 
     def _arm(self, slot: int) -> None:
         if self._timer is not None:
@@ -119,7 +129,7 @@ class Pacer:
         # Half a slot of slack: the loop's clock may read a hair before the slot's time.
         now_slot = (self.loop.time() + self.RESOLUTION_S / 2) / self.RESOLUTION_S
         while slots and slots[0] <= now_slot:
-            for script in buckets.pop(heapq.heappop(slots)):
+            for script in buckets.pop(heapq.heappop(slots), ()):
                 if not script.ended.done():  # a cancelled script's entry is simply skipped
                     script._advance(None)
         if slots:
@@ -139,6 +149,7 @@ class PacedScript:
         self.script = script
         self.ended: asyncio.Future[None] = self.loop.create_future()
         self._pending: asyncio.Future[Any] | None = None
+        self._slot: int | None = None  # the pacer slot it waits for
         if start_now:
             self._advance(None)
         else:
@@ -159,19 +170,22 @@ class PacedScript:
         if pending is not None:
             pending.remove_done_callback(self._resume)
             pending.cancel()
+        if self._slot is not None:
+            self.pacer.forget(self._slot, self)
+            self._slot = None
         self.script.close()
         self.ended.set_result(None)
         return pending
 
     def _advance(self, error: BaseException | None) -> None:
-        self._pending = None
+        self._pending = self._slot = None
         loop, script = self.loop, self.script
         try:
             wait = script.send(None) if error is None else script.throw(error)
             while True:
                 if isinstance(wait, (float, int)):
                     if wait > loop.time():
-                        self.pacer.wake_at(wait, self)
+                        self._slot = self.pacer.wake_at(wait, self)
                         return
                 elif wait is None:
                     return  # until cancelled

@@ -110,6 +110,24 @@ async def test_stall_holds_the_stream_open_until_the_client_leaves(start_mock: A
     assert not state.sse_streams
 
 
+async def test_a_client_that_leaves_during_a_long_wait_leaves_nothing_behind(start_mock: Any, kit: Any) -> None:
+    from stagecheck.mock_server import paced
+
+    mock = start_mock()
+    state = kit.state_of(mock)
+    run = await kit.read_sse(
+        kit.execute_url(mock.base_url), kit.rewrite_body(), prefer="first-delay-ms=60000, tokens=2", read_timeout=0.3
+    )
+    assert run.sse_events == []  # the client gave up during the first token's 60 s wait
+    for _ in range(100):
+        if not state.sse_streams:
+            break
+        await asyncio.sleep(0.02)
+    assert not state.sse_streams
+    # Not even the pacer keeps the stream until its first token's slot, a minute away.
+    assert not any(pacer._buckets for pacer in list(paced._PACERS.values()))
+
+
 async def test_keep_alive_comments_when_configured(start_mock: Any, kit: Any) -> None:
     mock = start_mock(MockConfig(tokens=2, token_delay_ms=250, heartbeat_s=0.1))
     run = await kit.read_sse(kit.execute_url(mock.base_url), kit.rewrite_body())
