@@ -17,7 +17,7 @@ def _as_is(coro: Coroutine[Any, Any, None]) -> Awaitable[None]:
 
 
 class Worker:
-    """Runs each task as a paced script (a timer per step); keeps them so that shutdown can stop them."""
+    """Runs each task as a paced script (paced.py); keeps them so that shutdown can stop them."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
