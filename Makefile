@@ -30,4 +30,4 @@ bench: setup
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache reports/latest
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache stagecheck-report

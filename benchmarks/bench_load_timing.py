@@ -27,11 +27,11 @@ from pathlib import Path
 
 import httpx
 
-from stagecheck.contracts.load_results import LevelResult
 from stagecheck.load.config import StreamSettings, SweepConfig, ws_url_for
 from stagecheck.load.sweep import run_sweep
 from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.embedded import EmbeddedMock
+from stagecheck.results.load_results import LevelResult
 
 RESULTS = Path(__file__).parent / "results" / "load_timing.json"
 TOY_SERVER = Path(__file__).parent.parent / "tests" / "load" / "toy_server.py"

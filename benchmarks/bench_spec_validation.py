@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from stagecheck.contracts import spec_meta
-from stagecheck.contracts.spec_validation import check_specs
+from stagecheck.contracts.spec_check import meta as spec_meta
+from stagecheck.contracts.spec_check.validation import check_specs
 
 RESULTS = Path(__file__).parent / "results" / "spec_validation.json"
 

@@ -44,7 +44,7 @@ def test_stagecheck_error_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: py
     # A command that misuses nothing but raises the error root, as every command may.
     (tmp_path / "failing_command_for_test.py").write_text(
         "import click\n"
-        "from stagecheck.contracts.errors import ConfigError\n"
+        "from stagecheck.errors import ConfigError\n"
         "@click.command('fail')\n"
         "def command() -> None:\n"
         "    raise ConfigError('--users must be at least 1, got 0')\n",

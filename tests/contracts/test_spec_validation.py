@@ -19,9 +19,8 @@ from click.testing import CliRunner
 from referencing import Registry, Resource
 
 from stagecheck.commands.validate_specs import command
-from stagecheck.contracts import spec_meta
-from stagecheck.contracts.errors import SpecError
-from stagecheck.contracts.spec_validation import (
+from stagecheck.contracts.spec_check import meta as spec_meta
+from stagecheck.contracts.spec_check.validation import (
     ASYNCAPI_META_SCHEMA,
     OPENAPI_META_SCHEMA,
     ensure_valid_specs,
@@ -29,6 +28,7 @@ from stagecheck.contracts.spec_validation import (
     validate_specs,
 )
 from stagecheck.contracts.specs import ASYNCAPI_PATH, OPENAPI_PATH, load_document
+from stagecheck.errors import SpecError
 
 Doc = dict[str, Any]
 SHIPPED = {"openapi": load_document(OPENAPI_PATH), "asyncapi": load_document(ASYNCAPI_PATH)}

@@ -18,8 +18,8 @@ from stagecheck.contracts.events import (
     WsMessage,
     WsOpened,
 )
-from stagecheck.contracts.samples import SSE, SSE_HEADERS, TASK, WS, connected, payloads, run
 from stagecheck.contracts.sse_parser import SseParser
+from tests.contracts.samples import SSE, SSE_HEADERS, TASK, WS, connected, payloads, run
 
 # Text as a backend produces it: any code point but surrogates and U+FFFD, with CJK and
 # emoji drawn often enough to matter.

@@ -23,7 +23,8 @@ from stagecheck.contracts.events import (
     WsOpened,
 )
 from stagecheck.contracts.rule_catalog import RULES_BY_ID, STREAM_RULES
-from stagecheck.contracts.samples import (
+from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
+from tests.contracts.samples import (
     OTHER_TASK,
     SSE,
     TASK,
@@ -37,7 +38,6 @@ from stagecheck.contracts.samples import (
     ws_messages,
     ws_stream,
 )
-from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
 
 # -- helpers that break one thing ---------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stagecheck.contracts.errors import ConfigError
+from stagecheck.errors import ConfigError
 from stagecheck.load.config import StreamSettings, SweepConfig, parse_duration, parse_levels, parse_modes, ws_url_for
 
 

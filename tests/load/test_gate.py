@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stagecheck.contracts.errors import ConfigError
-from stagecheck.contracts.load_results import Distribution, LevelResult, LoadResults, Slo
+from stagecheck.errors import ConfigError
 from stagecheck.load.gate import judge, load_gate
+from stagecheck.results.load_results import Distribution, LevelResult, LoadResults, Slo
 
 
 def level(mode: str = "sse", users: int = 10, ttft_p95_ms: float = 50.0, itl_p95_ms: float = 20.0, **kw) -> LevelResult:

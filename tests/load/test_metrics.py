@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stagecheck.contracts.load_results import Slo
 from stagecheck.load.metrics import LevelRecorder, StreamOutcome, level_result_from_wire
+from stagecheck.results.load_results import Slo
 
 
 def outcome(start: float = 100.0, first: float = 0.050, gap: float = 0.020, tokens: int = 5, **kw) -> StreamOutcome:

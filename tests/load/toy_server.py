@@ -1,7 +1,7 @@
 """A tiny stage-execution server for the load tests, with faults that only load shows.
 
 Run as a script (`python toy_server.py --port P --fault F --limit N`); conftest.py starts
-it in a subprocess. It speaks just enough of PROTOCOL.md for the load users: the SSE
+it in a subprocess. It speaks just enough of docs/protocol.md for the load users: the SSE
 answer, the 202 + task and the task's WebSocket (with the W5 snapshot for a socket that
 opens after the task began). Pacing honours `Prefer: tokens=N, delay-ms=D,
 first-delay-ms=F`, like the mock. Faults, each active only beyond `--limit` concurrent

@@ -23,9 +23,9 @@ import pytest
 import redis
 import redis.asyncio
 
-from stagecheck.contracts.errors import ConfigError
 from stagecheck.contracts.events import StreamEvent, WsMessage
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
+from stagecheck.errors import ConfigError
 from stagecheck.mock_server.cluster import ScaleOptions, create_app_from_env, export_env, serve_scaled
 from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.embedded import EmbeddedMock

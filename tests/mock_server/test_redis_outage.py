@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from stagecheck.contracts.errors import ConfigError
+from stagecheck.errors import ConfigError
 from stagecheck.mock_server.broker import Cut
 from stagecheck.mock_server.cluster import ScaleOptions, create_scaled_app
 from stagecheck.mock_server.config import MockConfig

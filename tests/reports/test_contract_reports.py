@@ -6,7 +6,11 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from stagecheck.contracts.contract_results import (
+from stagecheck.contracts.rule_catalog import RULES
+from stagecheck.reports.contract_html import render_html, write_html
+from stagecheck.reports.junit import junit_xml
+from stagecheck.reports.terminal import progress_line, summary
+from stagecheck.results.contract_results import (
     CheckOutcome,
     CheckSummary,
     ContractResults,
@@ -15,10 +19,6 @@ from stagecheck.contracts.contract_results import (
     TimelineEntry,
     fold_cells,
 )
-from stagecheck.contracts.rule_catalog import RULES
-from stagecheck.reports.contract_html import render_html, write_html
-from stagecheck.reports.junit import junit_xml
-from stagecheck.reports.terminal import progress_line, summary
 
 
 def sample(strict: bool = False) -> ContractResults:
@@ -125,3 +125,16 @@ def test_terminal_summary_and_progress() -> None:
     outcome = CheckOutcome("sse.stages", findings=sample().findings, duration_s=0.5)
     assert "1 violation(s), 1 warning(s): S2, S6" in (progress_line("end", "sse.stages", outcome) or "")
     assert progress_line("start", "sse.stages", None) is None
+
+
+def test_every_finding_and_rule_links_to_its_section_of_the_reference() -> None:
+    data = sample().to_dict()
+    assert [f["rule_doc"] for f in data["findings"]] == ["docs/protocol.md#s2", "docs/protocol.md#s6"]
+    assert all(cell["rule_doc"] == f"docs/protocol.md#{cell['rule'].lower()}" for cell in data["rules"])
+
+
+def test_html_explains_every_rule_of_its_matrix() -> None:
+    page = render_html(sample())
+    for rule in RULES:
+        assert f'id="rule-{rule.id}"' in page and f'href="#rule-{rule.id}"' in page
+    assert 'href="#rule-S2">S2</a> [sse]' in page

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from stagecheck.contracts.load_results import (
+from stagecheck.reports.load_comparison import comparison_rows
+from stagecheck.reports.load_html import render_html
+from stagecheck.reports.load_markdown import render_markdown
+from stagecheck.reports.load_reports import write_load_reports
+from stagecheck.reports.svg_plots import Series, line_chart, nice_ceiling
+from stagecheck.results.load_results import (
     Breach,
     Distribution,
     GateOutcome,
@@ -17,11 +22,6 @@ from stagecheck.contracts.load_results import (
     ProcessSample,
     Slo,
 )
-from stagecheck.reports.load_comparison import comparison_rows
-from stagecheck.reports.load_html import render_html
-from stagecheck.reports.load_markdown import render_markdown
-from stagecheck.reports.load_reports import write_load_reports
-from stagecheck.reports.svg_plots import Series, line_chart, nice_ceiling
 
 
 def dist(p50_ms: float) -> Distribution:

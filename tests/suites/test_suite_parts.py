@@ -6,9 +6,9 @@ import shlex
 
 import pytest
 
-from stagecheck.contracts.contract_results import Finding, RequestRecord, TimelineEntry
-from stagecheck.contracts.errors import ConfigError
 from stagecheck.contracts.events import ResponseHead, SseEvent, StreamClosed, WsMessage
+from stagecheck.errors import ConfigError
+from stagecheck.results.contract_results import Finding, RequestRecord, TimelineEntry
 from stagecheck.suites.evidence import curl_line, timeline, ws_line
 from stagecheck.suites.inputs import CORPUS, generated_texts, texts_for_profile
 from stagecheck.suites.options import build_options, parse_header, parse_ids, parse_rules, ws_url_for

@@ -54,7 +54,7 @@ def anyio_backend() -> str:
 
 
 def sse_event(type_: str, payload: dict[str, Any], event_id: int | None = None, *, crlf: bool = False) -> bytes:
-    """One event as PROTOCOL.md section 2 writes it."""
+    """One event as docs/protocol.md section 2 writes it."""
     data = json.dumps({"type": type_, **payload}, ensure_ascii=False)
     lines = ([f"id: {event_id}"] if event_id is not None else []) + [f"event: {type_}", f"data: {data}", "", ""]
     return ("\r\n" if crlf else "\n").join(lines).encode()

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-from stagecheck.contracts.errors import TargetUnreachable
 from stagecheck.contracts.events import (
     RequestSent,
     ResponseBody,
@@ -19,6 +18,7 @@ from stagecheck.contracts.events import (
     StreamEvent,
 )
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
+from stagecheck.errors import TargetUnreachable
 from stagecheck.transports.sse_async import stream_sse
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from stagecheck.contracts.errors import TargetUnreachable
 from stagecheck.contracts.events import (
     RequestSent,
     ResponseBody,
@@ -22,6 +21,7 @@ from stagecheck.contracts.events import (
     StreamEvent,
 )
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
+from stagecheck.errors import TargetUnreachable
 from stagecheck.transports.sse_sync import stream_sse
 
 

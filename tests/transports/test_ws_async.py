@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from stagecheck.contracts.errors import ConfigError, TargetUnreachable
 from stagecheck.contracts.events import StreamClosed, StreamEvent, WsMessage, WsOpened
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
+from stagecheck.errors import ConfigError, TargetUnreachable
 from stagecheck.transports.ws_async import subscribe
 
 pytestmark = pytest.mark.anyio

@@ -1,0 +1,262 @@
+"""`stagecheck load`: SSE against WebSocket under load, gated (exit 0 held, 1 breaches, 2 could not run).
+
+This process never imports Locust: each level runs Locust in a subprocess
+(`stagecheck.load.level_run`). With no `--base-url` the embedded mock runs in a process
+of its own, and its CPU and memory are sampled as the "server load".
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+
+from stagecheck.errors import ConfigError
+from stagecheck.load.config import (
+    StreamSettings,
+    SweepConfig,
+    parse_duration,
+    parse_levels,
+    parse_modes,
+    ws_url_for,
+)
+from stagecheck.load.gate import Gate, judge, load_baseline, load_gate
+from stagecheck.load.level_run import Progress, WorkersMissing
+from stagecheck.load.sweep import run_sweep
+from stagecheck.reports.load_reports import write_load_reports
+from stagecheck.reports.load_tables import violations_text
+from stagecheck.results.load_results import LevelResult, LoadResults, Slo
+
+
+def parse_slo(text: str) -> Slo:
+    """`ttft=1000,tpot=200,e2e=5000` (milliseconds; `none` turns one off)."""
+    values: dict[str, float | None] = {"ttft_ms": Slo().ttft_ms, "tpot_ms": Slo().tpot_ms, "e2e_ms": Slo().e2e_ms}
+    for part in text.split(","):
+        name, _, raw = part.strip().partition("=")
+        key = f"{name.strip().lower()}_ms"
+        if key not in values:
+            raise ConfigError(f"--slo: unknown objective {name.strip()!r}; use ttft, tpot, e2e (milliseconds)")
+        try:
+            values[key] = None if raw.strip().lower() == "none" else float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"--slo: {part.strip()!r} needs a number of milliseconds or none") from exc
+    return Slo(**values)
+
+
+class ProgressLine:
+    """One status line per level, rewritten in place on a terminal, a line every 5 s otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._last_printed = -10.0
+        self._web_url: str | None = None
+
+    def __call__(self, p: Progress) -> None:
+        if p.web_url and p.web_url != self._web_url:
+            self._web_url = p.web_url
+            click.echo(f"Locust web UI for {p.mode} @ {p.users} users: {p.web_url}", err=True)
+        text = (
+            f"[{p.level_index}/{p.level_count}] {p.mode.upper():3} {p.users:>5} users  {p.phase:<8} "
+            f"{p.elapsed_s:6.1f}s  running {p.running_users:>5}  streams {p.streams:>7}  failed {p.failures}"
+        )
+        if p.expect_workers:
+            text += f"  workers {p.workers}/{p.expect_workers}"
+        if self.tty:
+            click.echo("\r" + text, nl=False, err=True)
+        elif p.elapsed_s - self._last_printed >= 5:
+            self._last_printed = p.elapsed_s
+            click.echo(text, err=True)
+
+    def level_done(self, level: LevelResult) -> None:
+        if self.tty:
+            click.echo("", err=True)
+        self._last_printed = -10.0
+        ttft = f"{level.ttft.p50_us / 1000:.1f}/{level.ttft.p95_us / 1000:.1f}" if level.ttft.count else "-"
+        itl = f"{level.itl.p50_us / 1000:.1f}/{level.itl.p95_us / 1000:.1f}" if level.itl.count else "-"
+        click.echo(
+            f"  {level.mode.upper():3} {level.users:>5} users: {level.streams} streams "
+            f"({level.streams_per_s:.1f}/s), TTFT p50/p95 {ttft} ms, ITL p50/p95 {itl} ms, "
+            f"errors {level.error_rate:.1%}, violations {violations_text(level)}",
+            err=True,
+        )
+
+
+@click.command("load")
+@click.option("--base-url", default=None, help="Target backend (http://host:port); default: the embedded mock.")
+@click.option("--modes", default="sse,ws", show_default=True, help="Modes to run: sse, ws or both.")
+@click.option("--users", "users_text", default="50,200,1000", show_default=True, help="Concurrency levels.")
+@click.option("--duration", default="30s", show_default=True, help="How long each level is held after its ramp.")
+@click.option("--spawn-rate", type=click.FloatRange(0, min_open=True), default=None, help="Users started per second.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True, help="Locust worker processes.")
+@click.option("--gate", "gate_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="TOML gate.")
+@click.option(
+    "--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A previous results.json."
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("stagecheck-report/load"),
+    show_default=True,
+)
+@click.option("--ui", is_flag=True, help="Run each level with Locust's web UI (its address is printed).")
+@click.option("--ui-port", type=click.IntRange(1, 65535), default=None, help="Port of the web UI (default: free).")
+@click.option("--target-pid", type=int, default=None, help="Sample this local process tree's CPU and memory.")
+@click.option("--prefer", default=None, help='Prefer header for every stream, e.g. "tokens=20, delay-ms=20".')
+@click.option("--project-id", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--stage", default="rewrite", show_default=True)
+@click.option("--slo", "slo_text", default="ttft=1000,tpot=200", show_default=True, help="Goodput SLOs in ms.")
+@click.option("--token", default=None, help="Bearer token, when the target requires one.")
+@click.option(
+    "--expect-workers",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Run no local load: wait for this many `stagecheck load-worker` processes (other hosts) at each level.",
+)
+@click.option(
+    "--master-bind-host",
+    default="0.0.0.0",
+    show_default=True,
+    help="With --expect-workers: the address the workers connect to.",
+)
+@click.option(
+    "--master-bind-port",
+    type=click.IntRange(1, 65535),
+    default=5557,
+    show_default=True,
+    help="With --expect-workers: the TCP port the workers connect to (open it to them).",
+)
+@click.option(
+    "--workers-timeout",
+    default="2m",
+    show_default=True,
+    help="With --expect-workers: exit 2 when the workers are not all connected this long after a level starts.",
+)
+# `stagecheck run` starts the embedded mock itself and says so, for the report's wording.
+@click.option("--target-is-embedded-mock", "embedded_mock", is_flag=True, hidden=True)
+def command(
+    base_url: str | None,
+    modes: str,
+    users_text: str,
+    duration: str,
+    spawn_rate: float | None,
+    processes: int,
+    gate_file: Path | None,
+    baseline: Path | None,
+    report_dir: Path,
+    ui: bool,
+    ui_port: int | None,
+    target_pid: int | None,
+    prefer: str | None,
+    project_id: int,
+    stage: str,
+    slo_text: str,
+    token: str | None,
+    expect_workers: int | None = None,
+    master_bind_host: str = "0.0.0.0",
+    master_bind_port: int = 5557,
+    workers_timeout: str = "2m",
+    embedded_mock: bool = False,
+) -> None:
+    """Sweep concurrency levels in SSE and WebSocket mode; measure TTFT, inter-token gaps, E2E.
+
+    Each level is ramped, then held for --duration; every stream is checked against the
+    protocol rules. Writes results.json, index.html and summary.md to --report-dir. Without
+    --gate, any violation or failed/incomplete stream fails the run (exit 1).
+    """
+    # Everything the user typed is checked before anything starts.
+    gate = load_gate(gate_file) if gate_file else None
+    previous = load_baseline(baseline) if baseline else None
+    workers_timeout_s = parse_duration(workers_timeout, "--workers-timeout")
+    if expect_workers and processes > 1:
+        raise ConfigError("--processes and --expect-workers exclude each other: workers run here or elsewhere")
+    if token is None:
+        token = os.environ.get("STAGECHECK_TOKEN")
+    with ExitStack() as stack:
+        target_kind = "embedded-mock" if embedded_mock else "external"
+        if base_url is None:
+            from stagecheck.mock_server.config import MockConfig
+            from stagecheck.mock_server.embedded import EmbeddedMock
+
+            mock = stack.enter_context(EmbeddedMock(MockConfig(), mode="process"))
+            base_url, target_pid, target_kind = mock.base_url, mock.pid, "embedded-mock"
+            click.echo(f"stagecheck load: embedded mock at {base_url} (pid {mock.pid})", err=True)
+        stream = StreamSettings(
+            base_url=base_url.rstrip("/"),
+            ws_url=ws_url_for(base_url),
+            project_id=project_id,
+            stage=stage,
+            prefer=prefer,
+            token=token,
+            slo=parse_slo(slo_text),
+        )
+        config = SweepConfig(
+            stream=stream,
+            modes=parse_modes(modes),
+            levels=parse_levels(users_text),
+            duration_s=parse_duration(duration),
+            spawn_rate=spawn_rate,
+            processes=processes,
+            target_pid=target_pid,
+            target_kind=target_kind,
+            web_ui=ui,
+            web_port=ui_port,
+            log_dir=str(report_dir / "logs"),
+            expect_workers=expect_workers or 0,
+            master_bind_host=master_bind_host,
+            master_bind_port=master_bind_port,
+            workers_timeout_s=workers_timeout_s,
+        )
+        if expect_workers:
+            click.echo(
+                f"stagecheck load: each level waits for {expect_workers} workers on port {master_bind_port}; "
+                f"on each worker host run: stagecheck load-worker --master-host "
+                f"{advertised_host(master_bind_host)} --master-port {master_bind_port}",
+                err=True,
+            )
+        line = ProgressLine()
+        try:
+            results = run_sweep(config, progress=line, on_level=line.level_done)
+        except WorkersMissing as exc:
+            # Exit 2 with one line (the CLI's); the levels measured before are still reported.
+            if exc.partial is not None:
+                outcome = judge(exc.partial, gate, previous, str(baseline) if baseline else None)
+                paths = write_load_reports(exc.partial.with_gate(outcome), report_dir)
+                exc.args = (f"{exc}; the report covers the levels measured before: {paths['html']}",)
+            raise
+        except KeyboardInterrupt:
+            # Between levels (a level in progress stops itself and keeps its figures).
+            click.echo("\nstagecheck load: interrupted before any level finished", err=True)
+            raise SystemExit(130) from None
+    finish(results, report_dir, gate, previous, baseline)
+
+
+def advertised_host(bind_host: str) -> str:
+    """The address to give workers: the bind address, or this host's outward one for 0.0.0.0."""
+    if bind_host not in ("0.0.0.0", "*", "", "::"):
+        return bind_host
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outward interface
+            address = str(probe.getsockname()[0])
+    except OSError:
+        address = ""
+    return address if address and not address.startswith("127.") else socket.gethostname()
+
+
+def finish(
+    results: LoadResults, report_dir: Path, gate: Gate | None, previous: LoadResults | None, baseline: Path | None
+) -> None:
+    """Judge, write the reports, say the verdict, exit 0 (held) or 1 (breaches)."""
+    outcome = judge(results, gate, previous, str(baseline) if baseline else None)
+    results = results.with_gate(outcome)
+    paths = write_load_reports(results, report_dir)
+    if results.interrupted:
+        click.echo("stagecheck load: interrupted; the reports cover what was measured", err=True)
+    for breach in outcome.breaches:
+        click.echo(f"BREACH {breach}", err=True)
+    click.echo(f"stagecheck load: {'passed' if outcome.passed else 'FAILED'}; report {paths['html']}", err=True)
+    raise SystemExit(0 if outcome.passed else 1)

@@ -1,0 +1,235 @@
+"""The load gate: limits per mode and level, and allowed regressions against a baseline.
+
+A gate file is TOML. Limits are `max_<metric>` or `min_<metric>` keys; `[limits]` holds
+them for every mode and level, `[limits.sse]` / `[limits.ws]` for one mode, and
+`[limits.sse.1000]` for one mode at one level (the most specific table wins, key by key).
+`[baseline]` gives the regression each metric may show against `--baseline`: `"20%"`
+(relative), `"20%+2"` (relative plus absolute, in the metric's unit) or a number
+(absolute). The default gate (no file, or keys a file leaves out) fails any contract
+violation and any failed, incomplete or errored stream.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from stagecheck.errors import ConfigError
+from stagecheck.results.load_results import (
+    Breach,
+    Distribution,
+    GateOutcome,
+    LevelResult,
+    LoadResults,
+    ResultsFormatError,
+)
+
+
+def _pct(name: str, percentile: float) -> Callable[[LevelResult], float | None]:
+    def read(level: LevelResult) -> float | None:
+        dist: Distribution = getattr(level, name)
+        return dist.percentile_ms(percentile)
+
+    return read
+
+
+# metric name -> (reader, True when higher is worse)
+METRICS: dict[str, tuple[Callable[[LevelResult], float | None], bool]] = {
+    **{
+        f"{name}_p{label}_ms": (_pct(name, pct), True)
+        for name in ("ttft", "itl", "tpot", "e2e")
+        for label, pct in (("50", 50.0), ("90", 90.0), ("95", 95.0), ("99", 99.0))
+    },
+    "error_rate": (lambda r: r.error_rate, True),
+    "violations": (lambda r: float(r.violation_count), True),
+    "violation_rate": (lambda r: r.violation_rate, True),
+    "failed": (lambda r: float(r.failed), True),
+    "incomplete": (lambda r: float(r.incomplete), True),
+    "goodput": (lambda r: r.goodput, False),
+    "streams_per_s": (lambda r: r.streams_per_s, False),
+    "tokens_per_s": (lambda r: r.tokens_per_s, False),
+    "server_cpu_ms_per_stream": (lambda r: r.server_cpu_ms_per_stream, True),
+}
+
+DEFAULT_LIMITS: dict[str, float] = {"max_violations": 0, "max_error_rate": 0.0}
+
+# Used when --baseline is given and the gate file has no [baseline] table.
+DEFAULT_REGRESSIONS: dict[str, str | float] = {
+    "ttft_p95_ms": "25%+2",
+    "itl_p95_ms": "25%+2",
+    "e2e_p95_ms": "25%+5",
+    "error_rate": 0.01,
+    "goodput": 0.05,
+    "tokens_per_s": "20%",
+}
+
+_ALLOWANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*(?:\+\s*(\d+(?:\.\d+)?))?\s*$")
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """How much worse than the baseline a metric may get."""
+
+    relative: float = 0.0
+    absolute: float = 0.0
+
+    def limit(self, base: float, higher_is_worse: bool) -> float:
+        slack = abs(base) * self.relative + self.absolute
+        return base + slack if higher_is_worse else base - slack
+
+    @classmethod
+    def parse(cls, metric: str, value: Any, file: str) -> Allowance:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f'{file}: [baseline] {metric} = {value!r}: write "20%", "20%+2" or a number')
+        if isinstance(value, (int, float)):
+            return cls(absolute=float(value))
+        match = _ALLOWANCE.match(value)
+        if match is None:
+            raise ConfigError(f'{file}: [baseline] {metric} = {value!r}: write "20%", "20%+2" or a number')
+        return cls(relative=float(match.group(1)) / 100.0, absolute=float(match.group(2) or 0.0))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Parsed gate: limit tables and baseline allowances."""
+
+    limits: Mapping[str, float]
+    per_mode: Mapping[str, Mapping[str, float]]
+    per_level: Mapping[tuple[str, int], Mapping[str, float]]
+    regressions: Mapping[str, Allowance]
+    file: str | None = None
+
+    def limits_for(self, mode: str, users: int) -> dict[str, float]:
+        merged = dict(DEFAULT_LIMITS)
+        merged.update(self.limits)
+        merged.update(self.per_mode.get(mode, {}))
+        merged.update(self.per_level.get((mode, users), {}))
+        return merged
+
+
+def default_gate() -> Gate:
+    return Gate({}, {}, {}, {name: Allowance.parse(name, v, "default") for name, v in DEFAULT_REGRESSIONS.items()})
+
+
+def _check_limits(table: Mapping[str, Any], where: str, file: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in table.items():
+        bound, _, metric = key.partition("_")
+        if bound not in ("max", "min") or metric not in METRICS:
+            known = ", ".join(sorted(METRICS))
+            raise ConfigError(
+                f"{file}: {where} {key!r} is not a limit; write max_<metric> or min_<metric>, metrics: {known}"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{file}: {where} {key} = {value!r} must be a number")
+        out[key] = float(value)
+    return out
+
+
+def load_gate(path: str | Path) -> Gate:
+    """Read and check a gate file; any mistake is a ConfigError naming the key."""
+    file = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"--gate: {file} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--gate: {file} is not valid TOML: {exc}") from exc
+    unknown = set(data) - {"limits", "baseline"}
+    if unknown:
+        raise ConfigError(f"{file}: unknown table(s) {', '.join(sorted(unknown))}; a gate has [limits] and [baseline]")
+    limits_table = dict(data.get("limits", {}))
+    per_mode: dict[str, dict[str, float]] = {}
+    per_level: dict[tuple[str, int], dict[str, float]] = {}
+    for mode in ("sse", "ws"):
+        mode_table = dict(limits_table.pop(mode, {}))
+        for key in [k for k, v in mode_table.items() if isinstance(v, dict)]:
+            if not key.isdigit():
+                raise ConfigError(f"{file}: [limits.{mode}.{key}]: a level table is named by its user count")
+            per_level[(mode, int(key))] = _check_limits(mode_table.pop(key), f"[limits.{mode}.{key}]", file)
+        per_mode[mode] = _check_limits(mode_table, f"[limits.{mode}]", file)
+    limits = _check_limits(limits_table, "[limits]", file)
+    raw_baseline = data.get("baseline")
+    if raw_baseline is None:
+        regressions = default_gate().regressions
+    else:
+        for metric in raw_baseline:
+            if metric not in METRICS:
+                raise ConfigError(f"{file}: [baseline] {metric!r} is not a metric; known: {', '.join(sorted(METRICS))}")
+        regressions = {m: Allowance.parse(m, v, file) for m, v in raw_baseline.items()}
+    return Gate(limits, per_mode, per_level, regressions, file)
+
+
+def judge(
+    results: LoadResults,
+    gate: Gate | None = None,
+    baseline: LoadResults | None = None,
+    baseline_file: str | None = None,
+) -> GateOutcome:
+    """Every breach of the gate's limits and of the baseline's allowances, level by level."""
+    gate = gate or default_gate()
+    breaches: list[Breach] = []
+    for level in results.levels:
+        for key, limit in sorted(gate.limits_for(level.mode, level.users).items()):
+            bound, _, metric = key.partition("_")
+            value = METRICS[metric][0](level)
+            if value is None:
+                continue
+            if (bound == "max" and value > limit) or (bound == "min" and value < limit):
+                source: Literal["default", "gate"] = (
+                    "gate" if gate.file and key not in _defaults_kept(gate, level) else "default"
+                )
+                breaches.append(Breach(level.mode, level.users, key, value, limit, source, _detail(level, metric)))
+        if baseline is None:
+            continue
+        base_level = baseline.level(level.mode, level.users)
+        if base_level is None:
+            continue
+        for metric, allowance in sorted(gate.regressions.items()):
+            reader, higher_is_worse = METRICS[metric]
+            value, base = reader(level), reader(base_level)
+            if value is None or base is None:
+                continue
+            limit = allowance.limit(base, higher_is_worse)
+            if (higher_is_worse and value > limit) or (not higher_is_worse and value < limit):
+                breaches.append(
+                    Breach(level.mode, level.users, metric, value, limit, "baseline", f"baseline {base:.6g}")
+                )
+    return GateOutcome(
+        breaches=tuple(breaches),
+        gate_file=gate.file,
+        baseline_file=baseline_file,
+    )
+
+
+def _defaults_kept(gate: Gate, level: LevelResult) -> set[str]:
+    """Default limits the gate file did not restate for this level."""
+    restated = set(gate.limits) | set(gate.per_mode.get(level.mode, {})) | set(gate.per_level.get(level.key, {}))
+    return {key for key in DEFAULT_LIMITS if key not in restated}
+
+
+def _detail(level: LevelResult, metric: str) -> str:
+    if metric in ("violations", "violation_rate") and level.violations:
+        return "rules " + ", ".join(f"{rule} x{count}" for rule, count in level.violations.items())
+    if metric in ("error_rate", "failed", "incomplete"):
+        parts = [f"{level.failed} failed", f"{level.incomplete} incomplete", f"{level.task_errors} task errors"]
+        parts += [f"{kind} x{count}" for kind, count in list(level.failures.items())[:3]]
+        return ", ".join(parts) + f" of {level.streams} streams"
+    return ""
+
+
+def load_baseline(path: str | Path) -> LoadResults:
+    """Read a previous results.json (ConfigError when it is missing or unreadable)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        results = LoadResults.from_json(data)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"--baseline: {path} does not exist") from exc
+    except (json.JSONDecodeError, ResultsFormatError) as exc:
+        raise ConfigError(f"--baseline: {path} is not a stagecheck results.json: {exc}") from exc
+    return results

@@ -1,0 +1,295 @@
+"""WebSocket flow (W1-W7, Q5): the seed's client sequence and the channel's edge cases."""
+
+from __future__ import annotations
+
+import orjson
+
+from stagecheck.contracts import http_rules as rules
+from stagecheck.contracts.events import StreamClosed, WsMessage
+from stagecheck.contracts.violations import Violation
+from stagecheck.results.contract_results import CheckOutcome
+from stagecheck.transports.ws_async import WsSubscription
+
+from .context import Exchange, SocketRun, SuiteContext, close_detail, is_message, is_terminal_of
+from .http_checks import start_task
+from .inputs import CORPUS
+from .options import STAGES
+
+WS_STREAM_RULES = ("M1", "Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "W2", "W6")
+PONG_WITHIN_S = 1.0  # W3
+STAYS_OPEN_S = 1.0  # W7: how long after the terminal event the socket is watched
+QUIET_S = 0.3  # isolation: how long an unrelated socket is watched for stray messages
+
+
+def _task_id(ctx: SuiteContext, outcome: CheckOutcome, exchange: Exchange) -> str | None:
+    found = rules.check_task_accepted(exchange.status, exchange.headers, exchange.body, _stage_of(exchange))
+    if found:
+        ctx.report_exchange(
+            outcome, exchange, found + rules.check_error_body(exchange.status, exchange.headers, exchange.body)
+        )
+        return None
+    return str(exchange.json["task_id"])
+
+
+def _stage_of(exchange: Exchange) -> str:
+    body = orjson.loads(exchange.request.body or "{}")
+    return str(body.get("stage_name", "rewrite"))
+
+
+async def _ping(ctx: SuiteContext, sub: WsSubscription, run: SocketRun) -> list[Violation]:
+    """W3: a ping is answered by a pong within 1 s (other messages may come in between)."""
+    sent_at = ctx.clock()
+    run.sent.append('{"type":"ping"}')
+    await sub.send_json({"type": "ping"})
+
+    def is_pong(event: object) -> bool:
+        return isinstance(event, WsMessage) and event.text is not None and '"pong"' in event.text
+
+    await ctx.read(
+        sub,
+        run,
+        until=lambda e: is_pong(e) or isinstance(e, StreamClosed),
+        idle_s=PONG_WITHIN_S + 1,
+        total_s=PONG_WITHIN_S + 1,
+    )
+    pong = next((e for e in run.events if is_pong(e) and e.at >= sent_at), None)
+    if pong is None:
+        return [
+            Violation(
+                "W3", "no pong to a ping", f"nothing in {PONG_WITHIN_S + 1:g} s", "pong within 1 s", at=ctx.clock()
+            )
+        ]
+    if pong.at - sent_at > PONG_WITHIN_S:
+        return [Violation("W3", "pong too late", f"{pong.at - sent_at:.3f} s", "pong within 1 s", at=pong.at)]
+    return []
+
+
+async def check_ws_subscribe_first(ctx: SuiteContext, outcome: CheckOutcome) -> None:
+    """Socket open before the POST: the whole task from its start (Q1-Q5, M1, W2), W3, then W7."""
+    project = ctx.options.project_ids[0]
+    for number, stage in enumerate(STAGES[: ctx.options.profile.stages]):
+        text = CORPUS[number % len(CORPUS)]
+        url = ctx.options.socket_url(project, stage)
+        async with ctx.subscribe(url) as sub:
+            run = ctx.socket_run(url, ctx.ws_expectation(project, stage, input_text=text))
+            await ctx.read(sub, run, until=is_message)
+            if sub.ended is not None:
+                ctx.report_socket(outcome, run)
+                continue
+            task_id = _task_id(ctx, outcome, await start_task(ctx, project, stage, text))
+            if task_id is None:
+                continue
+            run.validator.expect = ctx.ws_expectation(project, stage, {task_id}, input_text=text)
+            await ctx.read(sub, run, until=is_terminal_of({task_id}))
+            if sub.ended is None and number == 0:
+                # W7: the socket stays open after the terminal event.
+                await ctx.quiet_for(sub, run, STAYS_OPEN_S)
+                outcome.exercise("ws", "W7")
+        run.validator.finish(ctx.clock())
+        ctx.report_socket(outcome, run)
+        outcome.exercise("ws", *WS_STREAM_RULES)
+
+
+async def check_ws_ping(ctx: SuiteContext, outcome: CheckOutcome) -> None:
+    """W3: a client ping gets a pong within 1 s."""
+    project = ctx.options.project_ids[0]
+    url = ctx.options.socket_url(project, "rewrite")
+    async with ctx.subscribe(url) as sub:
+        run = ctx.socket_run(url, ctx.ws_expectation(project, "rewrite"))
+        await ctx.read(sub, run, until=is_message)
+        found = await _ping(ctx, sub, run) if sub.ended is None else []
+    run.validator.finish(ctx.clock())
+    ctx.report_socket(outcome, run, found + run.validator.violations)
+    outcome.exercise("ws", "W3", "W2")
+
+
+async def check_ws_seed_flow(ctx: SuiteContext, outcome: CheckOutcome) -> None:
+    """The seed's client: POST, then open the socket, then follow to the terminal event (W5, Q5)."""
+    project = ctx.options.project_ids[0]
+    for text in CORPUS[:2]:
+        task_id = _task_id(ctx, outcome, await start_task(ctx, project, "rewrite", text))
+        if task_id is None:
+            continue
+        url = ctx.options.socket_url(project, "rewrite")
+        async with ctx.subscribe(url) as sub:
+            run = ctx.socket_run(
+                url, ctx.ws_expectation(project, "rewrite", {task_id}, late_join=True, input_text=text)
+            )
+            await ctx.read(sub, run, until=is_terminal_of({task_id}))
+        run.validator.finish(ctx.clock())
+        ctx.report_socket(outcome, run)
+        outcome.exercise("ws", "W5", *WS_STREAM_RULES)
+
+
+async def _wait_until_ended(ctx: SuiteContext, project: int, task_id: str) -> bool:
+    """Poll task-status until the task ended (bounded by the idle bound)."""
+    import anyio
+
+    deadline = ctx.clock() + ctx.options.idle_s + ctx.options.first_event_s
+    while ctx.clock() < deadline:
+        exchange = await ctx.http("GET", ctx.options.status_url(project), params={"task_id": task_id})
+        payload = exchange.json
+        if isinstance(payload, dict) and payload.get("status") in ("SUCCESS", "FAILURE", "REVOKED"):
+            return True
+        await anyio.sleep(0.05)
+    return False
+
+
+async def check_ws_late_after_end(ctx: SuiteContext, outcome: CheckOutcome) -> None:
+    """W5: a socket opened after the task ended gets its terminal event right after connected."""
+    project = ctx.options.project_ids[0]
+    task_id = _task_id(ctx, outcome, await start_task(ctx, project, "rewrite", "late subscriber"))
+    if task_id is None:
+        return
+    if not await _wait_until_ended(ctx, project, task_id):
+        outcome.skip("ws", "task-status never reported the task ended; W5 after the end not observed", "W5")
+        return
+    url = ctx.options.socket_url(project, "rewrite")
+    async with ctx.subscribe(url) as sub:
+        run = ctx.socket_run(url, ctx.ws_expectation(project, "rewrite", {task_id}, late_join=True, task_ended=True))
+        await ctx.read(sub, run, until=is_terminal_of({task_id}))
+    run.validator.finish(ctx.clock())
+    ctx.report_socket(outcome, run)
+    outcome.exercise("ws", "W5", "W2", "M1")
+
+
+async def check_ws_two_tasks(ctx: SuiteContext, outcome: CheckOutcome) -> None:
+    """W6: two tasks on one project and stage; ?task_id filters; other projects and stages hear nothing."""
+    first, second = ctx.options.project_ids
+    stage, other_stage = "rewrite", "storyboard"
+    urls = {
+        "all": ctx.options.socket_url(first, stage),
+        "other_project": ctx.options.socket_url(second, stage),
+        "other_stage": ctx.options.socket_url(first, other_stage),
+    }
+    slow = ctx.prefer(tokens=ctx.options.profile.tokens, delay_ms=40)
+    async with (
+        ctx.subscribe(urls["all"]) as all_sub,
+        ctx.subscribe(urls["other_project"]) as other_project,
+        ctx.subscribe(urls["other_stage"]) as other_stage_sub,
+    ):
+        runs = {
+            "all": ctx.socket_run(urls["all"], ctx.ws_expectation(first, stage)),
+            "other_project": ctx.socket_run(urls["other_project"], ctx.ws_expectation(second, stage)),
+            "other_stage": ctx.socket_run(urls["other_stage"], ctx.ws_expectation(first, other_stage)),
+        }
+        subs = {"all": all_sub, "other_project": other_project, "other_stage": other_stage_sub}
+        for name, sub in subs.items():
+            await ctx.read(sub, runs[name], until=is_message)
+        one = _task_id(ctx, outcome, await start_task(ctx, first, stage, "task one", slow))
+        two = _task_id(ctx, outcome, await start_task(ctx, first, stage, "task two", slow))
+        if one is None or two is None:
+            return
+        runs["all"].validator.expect = ctx.ws_expectation(first, stage, {one, two})
+        filtered_url = ctx.options.socket_url(first, stage, task_id=one)
+        async with ctx.subscribe(filtered_url) as filtered:
+            runs["filtered"] = ctx.socket_run(
+                filtered_url, ctx.ws_expectation(first, stage, {one}, task_filter=one, late_join=True)
+            )
+            await ctx.read(filtered, runs["filtered"], until=is_terminal_of({one}))
+            await ctx.quiet_for(filtered, runs["filtered"], QUIET_S)
+        await ctx.read(all_sub, runs["all"], until=is_terminal_of({one, two}))
+        for name in ("other_project", "other_stage"):
+            await ctx.quiet_for(subs[name], runs[name], QUIET_S)
+    for name, run in runs.items():
+        run.validator.finish(ctx.clock())
+        found = list(run.validator.violations)
+        if name.startswith("other"):
+            stray = [m for m in run.messages() if m.get("task_id") in (one, two)]
+            if stray:
+                found.append(
+                    Violation(
+                        "W6",
+                        f"a socket of another {name.removeprefix('other_')} received a task's messages",
+                        f"{len(stray)} messages, first {orjson.dumps(stray[0]).decode()[:200]}",
+                        "no messages of another project or stage",
+                    )
+                )
+        ctx.report_socket(outcome, run, found)
+    outcome.exercise("ws", "W6", "Q5", "Q1", "Q2")
+
+
+async def check_ws_unknown(ctx: SuiteContext, outcome: CheckOutcome) -> None:
+    """W1: an unknown stage or project is closed with 4404 and a reason."""
+    first = ctx.options.project_ids[0]
+    cases = (
+        ("unknown stage", ctx.options.socket_url(first, "no_such_stage")),
+        ("unknown project", ctx.options.socket_url(ctx.options.missing_project_id, "rewrite")),
+    )
+    for case, url in cases:
+        async with ctx.subscribe(url) as sub:
+            run = ctx.socket_run(url, ctx.ws_expectation(first, "rewrite"))
+            await ctx.read(sub, run, until=lambda e: isinstance(e, StreamClosed), idle_s=5, total_s=10)
+        closed = run.closed
+        code = None if closed is None or closed.by_client else closed.code
+        ctx.report_socket(
+            outcome,
+            run,
+            rules.check_close("W1", case, code, closed.reason if closed else "", (4404,), close_detail(closed)),
+        )
+    outcome.exercise("ws", "W1")
+
+
+async def check_ws_bad_frames(ctx: SuiteContext, outcome: CheckOutcome) -> None:
+    """W4: bad client frames close only that socket (1008/1003); the others and the task go on."""
+    project = ctx.options.project_ids[0]
+    url = ctx.options.socket_url(project, "rewrite")
+    frames: tuple[tuple[str, str | bytes, tuple[int, ...]], ...] = (
+        ("text that is not JSON", "this is not json", (1008,)),
+        ("unknown message type", '{"type": "make_coffee"}', (1008,)),
+        ("binary frame", b"\x00\x01binary", (1003,)),
+    )
+    async with ctx.subscribe(url) as watcher:
+        watch = ctx.socket_run(url, ctx.ws_expectation(project, "rewrite"))
+        await ctx.read(watcher, watch, until=is_message)
+        slow = ctx.prefer(tokens=ctx.options.profile.tokens, delay_ms=40)
+        task_id = _task_id(ctx, outcome, await start_task(ctx, project, "rewrite", "keep going", slow))
+        if task_id is None:
+            return
+        watch.validator.expect = ctx.ws_expectation(project, "rewrite", {task_id})
+        for case, frame, codes in frames:
+            async with ctx.subscribe(url) as bad:
+                run = ctx.socket_run(url, ctx.ws_expectation(project, "rewrite"))
+                await ctx.read(bad, run, until=is_message, idle_s=5, total_s=5)
+                run.sent.append(frame if isinstance(frame, str) else repr(frame))
+                if isinstance(frame, str):
+                    await bad.send_text(frame)
+                else:
+                    await bad.send_bytes(frame)
+                await ctx.read(bad, run, until=lambda e: isinstance(e, StreamClosed), idle_s=3, total_s=5)
+            closed = run.closed
+            code = None if closed is None or closed.by_client else closed.code
+            ctx.report_socket(
+                outcome,
+                run,
+                rules.check_close("W4", case, code, closed.reason if closed else "", codes, close_detail(closed)),
+            )
+        await ctx.read(watcher, watch, until=is_terminal_of({task_id}))
+        if watcher.ended is None:
+            pong = await _ping(ctx, watcher, watch)
+            if pong:
+                ctx.report_socket(
+                    outcome,
+                    watch,
+                    [
+                        Violation(
+                            "W4",
+                            "another socket stopped answering after bad frames",
+                            pong[0].received,
+                            "other sockets unaffected",
+                        )
+                    ],
+                )
+    watch.validator.finish(ctx.clock())
+    found = list(watch.validator.violations)
+    if watch.terminal(task_id) is None:
+        found.append(
+            Violation(
+                "W4",
+                "the task did not reach its terminal event after bad frames on other sockets",
+                f"{len(watch.messages())} messages",
+                "the task goes on",
+            )
+        )
+    ctx.report_socket(outcome, watch, found)
+    outcome.exercise("ws", "W4")
