@@ -13,6 +13,7 @@ import pytest
 def _pytest(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "stagecheck.suites.pytest_plugin"]
     command += ["--pyargs", "stagecheck.suites", "--base-url", url, "--profile", "quick", "--no-schemathesis"]
+    command += ["--allow-type", "progress"]  # an option the plugin once lacked (now from the shared option table)
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120, check=False)
 
 

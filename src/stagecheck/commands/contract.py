@@ -6,9 +6,10 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -17,11 +18,13 @@ from stagecheck.reports.contract_html import write_html
 from stagecheck.reports.junit import write_junit
 from stagecheck.reports.terminal import progress_line, summary
 from stagecheck.results.contract_results import CheckOutcome, ContractResults
+from stagecheck.suites.option_table import GATE_OPTIONS, GateOption
 from stagecheck.suites.options import build_options, parse_header
-from stagecheck.suites.profiles import PROFILES
 from stagecheck.suites.redact import Redactor
 from stagecheck.suites.registry import Check
 from stagecheck.suites.runner import RunState, run_checks
+
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 
 def write_reports(results: ContractResults, report_dir: Path, junit: Path | None, redactor: Redactor) -> dict[str, str]:
@@ -61,55 +64,40 @@ def start_embedded(stack: ExitStack, raw: dict[str, Any]) -> tuple[str, str]:
     return mock.base_url, mock.ws_url
 
 
+_CLICK_TYPES: dict[str, click.ParamType] = {
+    "str": click.STRING,
+    "int": click.INT,
+    "float": click.FLOAT,
+    "dir": click.Path(file_okay=False, path_type=Path),
+    "file": click.Path(dir_okay=False, path_type=Path),
+}
+
+
+def click_option(option: GateOption) -> Callable[[FC], FC]:
+    """The click option for one entry of the gate's option table."""
+    kwargs: dict[str, Any] = {"help": option.help}
+    if option.flag:
+        kwargs["is_flag"] = True
+    else:
+        kwargs["type"] = click.Choice(option.choices) if option.choices else _CLICK_TYPES[option.kind]
+        if option.multiple:
+            kwargs["multiple"] = True
+        elif option.default is not None:
+            kwargs.update(default=option.default, show_default=True)
+    if option.metavar:
+        kwargs["metavar"] = option.metavar
+    return click.option(option.name, option.dest, **kwargs)
+
+
+def gate_options(function: FC) -> FC:
+    """Every option of the table (suites/option_table.py), in its order."""
+    for option in reversed(GATE_OPTIONS):
+        function = click_option(option)(function)
+    return function
+
+
 @click.command("contract")
-@click.option("--base-url", help="Target API base URL; without it the embedded mock is started and tested.")
-@click.option("--ws-url", help="WebSocket base URL (default: the base URL with ws:// or wss://).")
-@click.option("--project-ids", default="1,2", show_default=True, help="Two project ids that exist on the target.")
-@click.option(
-    "--missing-project-id", type=int, default=999_999_999, show_default=True, help="A project id that does not exist."
-)
-@click.option(
-    "--header",
-    multiple=True,
-    metavar="'NAME: VALUE'",
-    help="Sent with every request (credentials are redacted in reports).",
-)
-@click.option(
-    "--auth-required", is_flag=True, help="The target requires credentials: check 401 / close 4401 without them (E2)."
-)
-@click.option(
-    "--scenarios", is_flag=True, help="The target honours Prefer: scenario=fail-start|fail-midway (error paths, S5)."
-)
-@click.option(
-    "--legacy-phase",
-    type=click.Choice(["compat", "removed"]),
-    help="Phase of the legacy rewrite_stream endpoint (L1-L4).",
-)
-@click.option("--deterministic", is_flag=True, help="Same input, same text in every mode (D1, L2).")
-@click.option(
-    "--profile", type=click.Choice(sorted(PROFILES)), default="ci", show_default=True, help="How much to test."
-)
-@click.option("--rules", help="Run only the checks of these rule ids, e.g. S2,Q1.")
-@click.option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("stagecheck-report/contract"),
-    show_default=True,
-)
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JUnit XML here.")
-@click.option("--strict", is_flag=True, help="Warnings (SHOULD rules) fail the gate too.")
-@click.option(
-    "--request-timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for an HTTP answer."
-)
-@click.option(
-    "--first-event-timeout", type=float, default=10.0, show_default=True, help="Q6 first-event bound, seconds."
-)
-@click.option(
-    "--idle-timeout", type=float, default=10.0, show_default=True, help="Q6 bound on gaps between events, seconds."
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for Hypothesis inputs and Schemathesis.")
-@click.option("--no-schemathesis", is_flag=True, help="Skip the Schemathesis property run (faster iteration).")
-@click.option("--allow-type", multiple=True, help="A message type the target may send beyond the contract (M1).")
+@gate_options
 def command(**raw: Any) -> None:
     """Check a target against the wire contract (docs/protocol.md) over HTTP, SSE and WebSocket."""
     started = time.perf_counter()
