@@ -17,13 +17,17 @@ from stagecheck.load.remote_worker import WorkerLoop
 @click.command("load-worker")
 @click.option("--master-host", required=True, help="Address of the host running `stagecheck load --expect-workers`.")
 @click.option(
-    "--master-port", type=click.IntRange(1, 65535), default=5557, show_default=True, help="Its --master-bind-port."
+    "--master-port",
+    type=click.IntRange(1, 65535),
+    default=5557,
+    show_default=True,
+    help="The master's --master-bind-port.",
 )
 @click.option(
     "--connect-timeout",
     default="5m",
     show_default=True,
-    help="Give up (exit 2) when no master answers for this long (at start, and between levels).",
+    help="Give up (exit 2) when no master answers for this long (at start, and between levels), e.g. 30s, 5m.",
 )
 def command(master_host: str, master_port: int, connect_timeout: str) -> None:
     """Run Locust workers for a `stagecheck load` master on another host, one per level.

@@ -14,14 +14,18 @@ from stagecheck.mock_server.server import serve
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
 @click.option("--tokens", default=12, show_default=True, type=click.IntRange(0, 100_000), help="Tokens per task.")
 @click.option(
-    "--token-delay-ms", default=20.0, show_default=True, type=click.FloatRange(0, 60_000), help="Delay between tokens."
+    "--token-delay-ms",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0, 60_000),
+    help="Delay between tokens, ms.",
 )
 @click.option(
     "--first-token-delay-ms",
     default=0.0,
     show_default=True,
     type=click.FloatRange(0, 600_000),
-    help="Delay before the first token.",
+    help="Delay before the first token, ms.",
 )
 @click.option(
     "--legacy-phase",
@@ -36,14 +40,14 @@ from stagecheck.mock_server.server import serve
     "--heartbeat-s",
     default=None,
     type=click.FloatRange(0, min_open=True),
-    help="Send WebSocket heartbeats and SSE keep-alive comments after this many idle seconds.",
+    help="Send WebSocket heartbeats and SSE keep-alive comments after this many idle seconds (default: never).",
 )
 @click.option(
     "--retention-s",
     default=60.0,
     show_default=True,
     type=click.FloatRange(0),
-    help="How long an ended task stays visible (task-status, late subscribers).",
+    help="Seconds an ended task stays visible (task-status, late subscribers).",
 )
 @click.option(
     "--broker",

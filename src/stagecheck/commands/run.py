@@ -47,8 +47,8 @@ def _run_part(command: click.Command, args: list[str]) -> tuple[int, str | None]
     show_default=True,
     help="Contract gate profile.",
 )
-@click.option("--users", default="10,50", show_default=True, help="Concurrency levels of the sweep.")
-@click.option("--duration", default="8s", show_default=True, help="How long each level is held.")
+@click.option("--users", default="10,50", show_default=True, help="Users per level of the sweep, comma-separated.")
+@click.option("--duration", default="8s", show_default=True, help="How long each level is held, e.g. 8s, 1m.")
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True, help="Locust processes.")
 def command(base_url: str | None, report_dir: Path, profile: str, users: str, duration: str, processes: int) -> None:
     """Run the main job: the contract gate (both modes), then SSE against WebSocket under load.
