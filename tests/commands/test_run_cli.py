@@ -53,3 +53,39 @@ def test_main_job_against_a_dead_target_exits_2_and_still_writes_the_front_page(
     assert "Traceback" not in done.stderr
     assert "127.0.0.1:1" in done.stderr
     assert (tmp_path / "latest" / "index.html").is_file()
+
+
+def test_a_bad_value_is_refused_before_the_gate_runs(tmp_path: Path) -> None:
+    done = run_main_job(tmp_path, "--users", "abc", timeout=60)
+    assert done.returncode == 2 and "--users" in done.stderr
+    assert "[1/2]" not in done.stderr and "embedded mock" not in done.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_load_phase_exits_130_with_no_verdict(tmp_path: Path) -> None:
+    import signal
+
+    process = subprocess.Popen(
+        [*STAGECHECK, "run", "--report-dir", str(tmp_path / "latest"), "--users", "3", "--duration", "60s"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=tmp_path,
+        # A background shell ignores SIGINT, and children inherit that: restore the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # bounded: the gate ends by itself, then the load phase starts
+        seen.append(line)
+        if "[2/2]" in line:
+            break
+    time.sleep(8)  # Locust started and streams measured
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=90)
+    assert process.returncode == 130, "".join(seen) + rest
+    front = (tmp_path / "latest" / "index.html").read_text(encoding="utf-8")
+    assert "interrupted: no verdict" in front and ">passed<" not in front.split("</h1>")[0]
+    load = json.loads((tmp_path / "latest" / "load" / "results.json").read_text(encoding="utf-8"))
+    assert load["interrupted"] is True
+    assert "stagecheck run: interrupted: no verdict" in rest

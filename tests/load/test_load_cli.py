@@ -23,6 +23,17 @@ def test_unreachable_target_exits_2_with_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "cannot connect to http://127.0.0.1:9" in result.output and "Traceback" not in result.output
+    # The report says why, like contract's does.
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert data["levels"] == [] and "cannot connect to http://127.0.0.1:9" in data["error"]
+    assert "could not run: cannot connect" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "could not run: cannot connect" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_bad_value_is_refused_before_the_mock_starts(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["load", "--users", "abc", "--report-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--users" in result.output
+    assert "embedded mock" not in result.output and not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.parametrize(
@@ -69,7 +80,10 @@ def test_ctrl_c_stops_and_still_writes_what_was_measured(toy_server, tmp_path: P
     time.sleep(8)  # Locust started, users spawned, streams measured
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
+    # 130, never a verdict: a cancelled CI job must not go green.
+    assert process.returncode == 130, err
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert data["interrupted"] is True and data["levels"][0]["streams"] > 0
-    assert "interrupted" in err
+    assert "interrupted: no verdict" in err and "passed" not in err
+    assert "interrupted: no verdict" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "interrupted: no verdict" in (tmp_path / "index.html").read_text(encoding="utf-8")

@@ -138,3 +138,42 @@ def test_html_explains_every_rule_of_its_matrix() -> None:
     for rule in RULES:
         assert f'id="rule-{rule.id}"' in page and f'href="#rule-{rule.id}"' in page
     assert 'href="#rule-S2">S2</a> [sse]' in page
+
+
+def clean_sample(**changes: object) -> ContractResults:
+    """Three checked cells that held, one not run with a reason; nothing else in the matrix."""
+    cells = [c for c in sample().cells if (c.rule, c.transport) in {("S1", "sse"), ("W3", "ws"), ("E2", "ws")}]
+    base = ContractResults({"base_url": "http://h"}, {"profile": "quick"}, "t", wall_s=1.0, cells=cells)
+    for name, value in changes.items():
+        setattr(base, name, value)
+    return base
+
+
+def test_the_coverage_line_names_what_was_not_run_and_why() -> None:
+    results = clean_sample()
+    assert results.exit_code == 0 and results.verdict == "conforms"
+    assert results.coverage() == "2 of 3 rule checks held, 1 not run (E2/ws: needs auth)"
+    lines: list[str] = []
+    summary(results, lines.append)
+    assert "conforms: 2 of 3 rule checks held, 1 not run (E2/ws: needs auth); 0 findings" in lines
+    assert "1 not run (E2/ws: needs auth)" in render_html(results)
+    assert results.to_dict()["coverage"] == results.coverage()
+
+
+def test_require_all_fails_a_run_that_left_rules_unchecked() -> None:
+    results = clean_sample(require_all=True)
+    assert results.exit_code == 1 and results.verdict == "rules not run (--require-all)"
+    every_cell_ran = clean_sample(require_all=True, cells=[c for c in results.cells if c.status != "not-run"])
+    assert every_cell_ran.exit_code == 0
+    again = ContractResults.from_dict(json.loads(json.dumps(results.to_dict())))
+    assert again.require_all is True and again.exit_code == 1
+
+
+def test_summary_markdown_states_verdict_coverage_and_findings() -> None:
+    from stagecheck.reports.contract_markdown import render_markdown
+
+    text = render_markdown(sample())
+    assert text.startswith("# stagecheck contract: violations found (exit 1)")
+    assert "rule checks held, 1 failed (1 with warnings)" in text
+    assert "| [S2](docs/protocol.md#s2) | sse | `sse.stages` | event id does not count up by one from 1 |" in text
+    assert render_markdown(clean_sample()).startswith("# stagecheck contract: conforms (exit 0)")

@@ -7,6 +7,8 @@ of its own, and its CPU and memory are sampled as the "server load".
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 import socket
 import sys
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from stagecheck.errors import ConfigError
+from stagecheck.errors import ConfigError, StagecheckError
 from stagecheck.load.config import (
     StreamSettings,
     SweepConfig,
@@ -30,6 +32,9 @@ from stagecheck.load.sweep import run_sweep
 from stagecheck.reports.load_reports import write_load_reports
 from stagecheck.reports.load_tables import violations_text
 from stagecheck.results.load_results import LevelResult, LoadResults, Slo
+
+# Seconds a level costs besides its hold (starting Locust, the ramp, the drain), for the estimate only.
+LEVEL_OVERHEAD_S = 5.0
 
 
 def parse_slo(text: str) -> Slo:
@@ -221,71 +226,108 @@ def command(
     protocol rules. Writes results.json, index.html and summary.md to --report-dir. Without
     --gate, any violation or failed/incomplete stream fails the run (exit 1).
     """
-    # Everything the user typed is checked before anything starts.
+    # Everything the user typed is checked before anything starts (no mock, no Locust yet).
     gate = load_gate(gate_file) if gate_file else None
     previous = load_baseline(baseline) if baseline else None
     workers_timeout_s = parse_duration(workers_timeout, "--workers-timeout")
+    mode_list = parse_modes(modes)
+    levels = parse_levels(users_text)
+    duration_s = parse_duration(duration)
+    slo = parse_slo(slo_text)
     if expect_workers and processes > 1:
         raise ConfigError("--processes and --expect-workers exclude each other: workers run here or elsewhere")
     if token is None:
         token = os.environ.get("STAGECHECK_TOKEN")
+    click.echo(f"stagecheck load: {estimate(mode_list, levels, duration_s)}", err=True)
+    stream = StreamSettings(
+        base_url=(base_url or "http://127.0.0.1").rstrip("/"),
+        ws_url=ws_url_for(base_url or "http://127.0.0.1"),
+        project_id=project_id,
+        stage=stage,
+        prefer=prefer,
+        token=token,
+        slo=slo,
+    )
+    config = SweepConfig(
+        stream=stream,
+        modes=mode_list,
+        levels=levels,
+        duration_s=duration_s,
+        spawn_rate=spawn_rate,
+        processes=processes,
+        target_pid=target_pid,
+        target_kind="embedded-mock" if embedded_mock else "external",
+        web_ui=ui,
+        web_port=ui_port,
+        log_dir=str(report_dir / "logs"),
+        expect_workers=expect_workers or 0,
+        master_bind_host=master_bind_host,
+        master_bind_port=master_bind_port,
+        workers_timeout_s=workers_timeout_s,
+    )
     with ExitStack() as stack:
-        target_kind = "embedded-mock" if embedded_mock else "external"
-        if base_url is None:
-            from stagecheck.mock_server.config import MockConfig
-            from stagecheck.mock_server.embedded import EmbeddedMock
-
-            mock = stack.enter_context(EmbeddedMock(MockConfig(), mode="process"))
-            base_url, target_pid, target_kind = mock.base_url, mock.pid, "embedded-mock"
-            click.echo(f"stagecheck load: embedded mock at {base_url} (pid {mock.pid})", err=True)
-        stream = StreamSettings(
-            base_url=base_url.rstrip("/"),
-            ws_url=ws_url_for(base_url),
-            project_id=project_id,
-            stage=stage,
-            prefer=prefer,
-            token=token,
-            slo=parse_slo(slo_text),
-        )
-        config = SweepConfig(
-            stream=stream,
-            modes=parse_modes(modes),
-            levels=parse_levels(users_text),
-            duration_s=parse_duration(duration),
-            spawn_rate=spawn_rate,
-            processes=processes,
-            target_pid=target_pid,
-            target_kind=target_kind,
-            web_ui=ui,
-            web_port=ui_port,
-            log_dir=str(report_dir / "logs"),
-            expect_workers=expect_workers or 0,
-            master_bind_host=master_bind_host,
-            master_bind_port=master_bind_port,
-            workers_timeout_s=workers_timeout_s,
-        )
-        if expect_workers:
-            click.echo(
-                f"stagecheck load: each level waits for {expect_workers} workers on port {master_bind_port}; "
-                f"on each worker host run: stagecheck load-worker --master-host "
-                f"{advertised_host(master_bind_host)} --master-port {master_bind_port}",
-                err=True,
-            )
-        line = ProgressLine()
         try:
+            if base_url is None:
+                from stagecheck.mock_server.config import MockConfig
+                from stagecheck.mock_server.embedded import EmbeddedMock
+
+                mock = stack.enter_context(EmbeddedMock(MockConfig(), mode="process"))
+                stream = dataclasses.replace(stream, base_url=mock.base_url, ws_url=ws_url_for(mock.base_url))
+                config = dataclasses.replace(config, stream=stream, target_pid=mock.pid, target_kind="embedded-mock")
+                click.echo(f"stagecheck load: embedded mock at {mock.base_url} (pid {mock.pid})", err=True)
+            if expect_workers:
+                click.echo(
+                    f"stagecheck load: each level waits for {expect_workers} workers on port {master_bind_port}; "
+                    f"on each worker host run: stagecheck load-worker --master-host "
+                    f"{advertised_host(master_bind_host)} --master-port {master_bind_port}",
+                    err=True,
+                )
+            line = ProgressLine()
             results = run_sweep(config, progress=line, on_level=line.level_done)
         except WorkersMissing as exc:
             # Exit 2 with one line (the CLI's); the levels measured before are still reported.
             if exc.partial is not None:
-                outcome = judge(exc.partial, gate, previous, str(baseline) if baseline else None)
-                paths = write_load_reports(exc.partial.with_gate(outcome), report_dir)
-                exc.args = (f"{exc}; the report covers the levels measured before: {paths['html']}",)
+                partial = dataclasses.replace(exc.partial, error=str(exc))
+                outcome = judge(partial, gate, previous, str(baseline) if baseline else None)
+                paths = write_load_reports(partial.with_gate(outcome), report_dir)
+            else:
+                paths = write_load_reports(not_run(config, str(exc)), report_dir)
+            exc.args = (f"{exc}; report: {paths['html']}",)
+            raise
+        except StagecheckError as exc:
+            # The target is down, the mock did not start ...: a report that says why, then exit 2.
+            paths = write_load_reports(not_run(config, str(exc)), report_dir)
+            exc.args = (f"{exc}; report: {paths['html']}",)
             raise
         except KeyboardInterrupt:
             # Between levels (a level in progress stops itself and keeps its figures).
-            click.echo("\nstagecheck load: interrupted before any level finished", err=True)
+            paths = write_load_reports(dataclasses.replace(not_run(config, None), interrupted=True), report_dir)
+            click.echo(f"\nstagecheck load: interrupted before any level finished; report {paths['html']}", err=True)
             raise SystemExit(130) from None
     finish(results, report_dir, gate, previous, baseline)
+
+
+def estimate(modes: tuple[str, ...] | list[str], levels: tuple[int, ...] | list[int], duration_s: float) -> str:
+    """What the sweep will do and about how long it takes (ramp and start-up come on top of the hold)."""
+    count = len(modes) * len(levels)
+    held = count * duration_s
+    return (
+        f"{count} level{'s' if count != 1 else ''} ({', '.join(modes)} at {', '.join(str(u) for u in levels)} users), "
+        f"{duration_s:g} s held each: about {held + count * LEVEL_OVERHEAD_S:.0f} s in all"
+    )
+
+
+def not_run(config: SweepConfig, error: str | None) -> LoadResults:
+    """The results of a sweep that measured nothing, so that a report says why."""
+    return LoadResults(
+        started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        target=config.stream.base_url,
+        target_kind="embedded-mock" if config.target_kind == "embedded-mock" else "external",
+        config=config.as_dict(),
+        slo=config.stream.slo,
+        levels=(),
+        error=error,
+    )
 
 
 def advertised_host(bind_host: str) -> str:
@@ -304,13 +346,17 @@ def advertised_host(bind_host: str) -> str:
 def finish(
     results: LoadResults, report_dir: Path, gate: Gate | None, previous: LoadResults | None, baseline: Path | None
 ) -> None:
-    """Judge, write the reports, say the verdict, exit 0 (held) or 1 (breaches)."""
+    """Judge, write the reports, say the verdict, exit 0 (held), 1 (breaches) or 130 (interrupted)."""
     outcome = judge(results, gate, previous, str(baseline) if baseline else None)
     results = results.with_gate(outcome)
     paths = write_load_reports(results, report_dir)
-    if results.interrupted:
-        click.echo("stagecheck load: interrupted; the reports cover what was measured", err=True)
     for breach in outcome.breaches:
         click.echo(f"BREACH {breach}", err=True)
+    if results.interrupted:
+        # A cancelled run gives no verdict, whatever it measured: a cancelled CI job must not go green.
+        click.echo(
+            f"stagecheck load: interrupted: no verdict; the report covers what was measured: {paths['html']}", err=True
+        )
+        raise SystemExit(130)
     click.echo(f"stagecheck load: {'passed' if outcome.passed else 'FAILED'}; report {paths['html']}", err=True)
     raise SystemExit(0 if outcome.passed else 1)

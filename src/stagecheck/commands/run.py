@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from stagecheck.errors import StagecheckError
-from stagecheck.reports.combined import read_parts, summary_lines, write_front_page
+from stagecheck.reports.combined import overall_code, read_parts, summary_lines, write_front_page
 
 
 def _run_part(command: click.Command, args: list[str]) -> tuple[int, str | None]:
@@ -59,44 +59,57 @@ def command(base_url: str | None, report_dir: Path, profile: str, users: str, du
     """
     from stagecheck.commands.contract import command as contract_command
     from stagecheck.commands.load import command as load_command
+    from stagecheck.load.config import parse_duration, parse_levels
 
+    # Checked before the gate starts, so that a typo does not cost a whole contract run.
+    parse_levels(users)
+    parse_duration(duration)
     started = time.perf_counter()
     report_dir.mkdir(parents=True, exist_ok=True)
     codes: list[int] = []
-    with ExitStack() as stack:
-        contract_args = ["--profile", profile, "--report-dir", str(report_dir / "contract")]
-        load_args = ["--users", users, "--duration", duration, "--processes", str(processes)]
-        load_args += ["--report-dir", str(report_dir / "load")]
-        if base_url is None:
-            from stagecheck.mock_server.config import MockConfig
-            from stagecheck.mock_server.embedded import EmbeddedMock
+    interrupted = False
+    try:
+        with ExitStack() as stack:
+            contract_args = ["--profile", profile, "--report-dir", str(report_dir / "contract")]
+            load_args = ["--users", users, "--duration", duration, "--processes", str(processes)]
+            load_args += ["--report-dir", str(report_dir / "load")]
+            if base_url is None:
+                from stagecheck.mock_server.config import MockConfig
+                from stagecheck.mock_server.embedded import EmbeddedMock
 
-            click.echo("stagecheck run: starting the embedded mock server", err=True)
-            mock = stack.enter_context(EmbeddedMock(MockConfig(), mode="process"))
-            base_url = mock.base_url
-            # The mock honours scenarios, is deterministic and serves the legacy endpoint.
-            contract_args += ["--scenarios", "--deterministic", "--legacy-phase", "compat"]
-            load_args += ["--target-pid", str(mock.pid), "--target-is-embedded-mock"]
-        contract_args += ["--base-url", base_url]
-        load_args += ["--base-url", base_url]
+                click.echo("stagecheck run: starting the embedded mock server", err=True)
+                mock = stack.enter_context(EmbeddedMock(MockConfig(), mode="process"))
+                base_url = mock.base_url
+                # The mock honours scenarios, is deterministic and serves the legacy endpoint.
+                contract_args += ["--scenarios", "--deterministic", "--legacy-phase", "compat"]
+                load_args += ["--target-pid", str(mock.pid), "--target-is-embedded-mock"]
+            contract_args += ["--base-url", base_url]
+            load_args += ["--base-url", base_url]
 
-        click.echo(f"\n[1/2] contract gate, {profile} profile, against {base_url}", err=True)
-        code, error = _run_part(contract_command, contract_args)
-        codes.append(code)
-        if error:
-            click.echo(f"stagecheck run: contract gate could not run: {error}", err=True)
-        if code in (0, 1):
-            click.echo(f"\n[2/2] SSE against WebSocket, {users} users, {duration} per level", err=True)
-            code, error = _run_part(load_command, load_args)
+            click.echo(f"\n[1/2] contract gate, {profile} profile, against {base_url}", err=True)
+            code, error = _run_part(contract_command, contract_args)
             codes.append(code)
             if error:
-                click.echo(f"stagecheck run: load sweep could not run: {error}", err=True)
+                click.echo(f"stagecheck run: contract gate could not run: {error}", err=True)
+            if code in (0, 1):
+                click.echo(f"\n[2/2] SSE against WebSocket, {users} users, {duration} per level", err=True)
+                code, error = _run_part(load_command, load_args)
+                codes.append(code)
+                if error:
+                    click.echo(f"stagecheck run: load sweep could not run: {error}", err=True)
+    except KeyboardInterrupt:
+        # Outside a part (each part handles its own Ctrl-C): what was written is kept.
+        interrupted = True
+    interrupted = interrupted or 130 in codes
     wall_s = time.perf_counter() - started
     parts = read_parts(report_dir)
-    front = write_front_page(parts, report_dir, base_url, wall_s)
+    front = write_front_page(parts, report_dir, base_url or "the embedded mock", wall_s, interrupted)
     click.echo("", err=True)
     for line in summary_lines(parts):
         click.echo(line, err=True)
+    if interrupted:
+        click.echo("stagecheck run: interrupted: no verdict", err=True)
     click.echo(f"\nstagecheck run: finished in {wall_s:.0f} s; report: {front.resolve()}", err=True)
-    worst = 130 if 130 in codes else (2 if 2 in codes else max(codes, default=0))
-    raise SystemExit(worst)
+    # The parts' own codes count too: a part that stopped on a bad option wrote no results.json.
+    final = 130 if interrupted else max(overall_code(parts) or 0, max(codes, default=2))
+    raise SystemExit(final)

@@ -32,8 +32,7 @@ def contract_part(results_file: Path, link: str) -> Part:
     results = ContractResults.from_dict(json.loads(results_file.read_text(encoding="utf-8")))
     counts = results.counts
     lines = [
-        f"{counts['passed']} rule checks passed, {counts['failed']} failed, {counts['warning']} warnings, "
-        f"{counts['not-run']} not run",
+        f"{results.verdict}: {results.coverage()}",
         f"{counts['findings']} findings in {results.wall_s:.1f} s",
     ]
     failed = sorted({f"{c.rule}/{c.transport}" for c in results.cells if c.status == "failed"})
@@ -61,13 +60,13 @@ def load_part(results_file: Path, link: str) -> Part:
             f"violations {level.violation_count}"
         )
     gate = results.gate
-    passed = gate.passed if gate is not None else None
     if gate is not None:
         lines += [f"breach: {breach}" for breach in gate.breaches]
     if results.interrupted:
         lines.append("interrupted: the figures cover what was measured")
-    code = None if passed is None else (0 if passed else 1)
-    return Part("SSE against WebSocket under load", link, code, tuple(lines))
+    if results.error:
+        lines.append(f"could not run: {results.error}")
+    return Part("SSE against WebSocket under load", link, results.exit_code, tuple(lines))
 
 
 def _verdict(code: int | None) -> tuple[str, str]:
@@ -77,6 +76,8 @@ def _verdict(code: int | None) -> tuple[str, str]:
         return "passed", "pass"
     if code == 1:
         return "FAILED", "fail"
+    if code == 130:
+        return "interrupted: no verdict", "skip"
     return "could not run", "fail"
 
 
@@ -91,8 +92,16 @@ a{color:#0969da}
 """
 
 
-def render(parts: list[Part], target: str, wall_s: float) -> str:
-    overall = max((p.exit_code for p in parts if p.exit_code is not None), default=None)
+def overall_code(parts: list[Part], interrupted: bool = False) -> int | None:
+    """The main job's code: 130 when interrupted (no verdict), else the worst part's (2 > 1 > 0)."""
+    codes = [p.exit_code for p in parts if p.exit_code is not None]
+    if interrupted or 130 in codes:
+        return 130
+    return max(codes, default=None)
+
+
+def render(parts: list[Part], target: str, wall_s: float, interrupted: bool = False) -> str:
+    overall = overall_code(parts, interrupted)
     verdict, css = _verdict(overall)
     sections = []
     for part in parts:
@@ -122,10 +131,12 @@ def read_parts(report_dir: Path) -> list[Part]:
     ]
 
 
-def write_front_page(parts: list[Part], report_dir: Path, target: str, wall_s: float) -> Path:
+def write_front_page(
+    parts: list[Part], report_dir: Path, target: str, wall_s: float, interrupted: bool = False
+) -> Path:
     """index.html in `report_dir`, linking each part's own report."""
     path = report_dir / "index.html"
-    path.write_text(render(parts, target, wall_s), encoding="utf-8")
+    path.write_text(render(parts, target, wall_s, interrupted), encoding="utf-8")
     return path
 
 

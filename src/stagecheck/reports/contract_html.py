@@ -10,7 +10,7 @@ from html import escape
 from pathlib import Path
 
 from stagecheck.contracts.rule_catalog import RULES_BY_ID
-from stagecheck.results.contract_results import VERDICTS, Cell, ContractResults, Finding, rule_title
+from stagecheck.results.contract_results import Cell, ContractResults, Finding, rule_title
 
 TRANSPORTS = ("http", "sse", "ws")
 INTERRUPTED = "<p><b>Interrupted:</b> this report holds what was measured before the run stopped.</p>"
@@ -110,7 +110,7 @@ def _rule_reference(rule_ids: list[str]) -> str:
 
 def render_html(results: ContractResults) -> str:
     counts = results.counts
-    verdict = VERDICTS[results.exit_code]
+    verdict = results.verdict
     anchors: set[str] = set()
     parts = []
     for finding in results.findings[:MAX_FINDINGS_SHOWN]:
@@ -132,6 +132,7 @@ def render_html(results: ContractResults) -> str:
 <p>Target {target} (WebSocket {escape(str(results.target.get("ws_url", "")))}), profile
 {escape(str(results.options.get("profile")))}, started {escape(results.started_at)}, wall time {results.wall_s:.1f} s.
 {counts["passed"]} passed, {counts["failed"]} failed, {counts["warning"]} warnings, {counts["not-run"]} not run.</p>
+<p class="coverage"><b>{escape(verdict)}:</b> {escape(results.coverage())}</p>
 {f"<p><b>Error:</b> {escape(results.error)}</p>" if results.error else ""}
 {INTERRUPTED if results.interrupted else ""}
 <h2>Rules by transport</h2>{_matrix(results)}

@@ -19,6 +19,11 @@ def _table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> list[s
 
 
 def verdict(results: LoadResults) -> str:
+    """The gate's word; an incomplete sweep gets none (a cancelled CI job must not read as green)."""
+    if results.error is not None:
+        return f"could not run: {results.error}"
+    if results.interrupted:
+        return "interrupted: no verdict"
     if results.gate is None:
         return "not judged"
     if results.gate.passed:
@@ -31,7 +36,7 @@ def render_markdown(results: LoadResults) -> str:
     lines = [
         "# stagecheck load: SSE vs WebSocket",
         "",
-        f"**Gate: {verdict(results)}**" + (" — the sweep was interrupted" if results.interrupted else ""),
+        f"**Gate: {verdict(results)}**" + (" — the figures cover what was measured" if results.interrupted else ""),
         "",
         f"Target `{results.target}` ({results.target_kind}), started {results.started_at}; "
         f"levels {', '.join(str(u) for u in config.get('levels', []))} users, held {config.get('duration_s')} s each, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from stagecheck.results.contract_results import VERDICTS, CheckOutcome, ContractResults
+from stagecheck.results.contract_results import CheckOutcome, ContractResults
 
 MARK = {"passed": "ok", "failed": "FAIL", "warning": "warn", "not-run": "-"}
 
@@ -39,11 +39,8 @@ def summary(results: ContractResults, write: Callable[[str], None], paths: dict[
         write(f"stagecheck: error: {results.error}")
     if results.interrupted:
         write("interrupted: the report holds what was measured before Ctrl-C")
-    write(
-        f"rules x transports: {counts['passed']} passed, {counts['failed']} failed, "
-        f"{counts['warning']} warnings, {counts['not-run']} not run; {counts['findings']} findings"
-    )
     for name, path in (paths or {}).items():
         write(f"{name}: {path}")
-    verdict = VERDICTS[results.exit_code]
-    write(f"{verdict} (exit {results.exit_code}) in {results.wall_s:.1f} s wall time")
+    # What the verdict covers, so that "conforms" never hides the rules that were not run.
+    write(f"{results.verdict}: {results.coverage()}; {counts['findings']} findings")
+    write(f"{results.verdict} (exit {results.exit_code}) in {results.wall_s:.1f} s wall time")

@@ -136,6 +136,14 @@ class ContractResults:
     findings: list[Finding] = field(default_factory=list)
     checks: list[CheckSummary] = field(default_factory=list)
     strict: bool = False
+    require_all: bool = False  # a rule not run fails the gate too (--require-all)
+
+    @property
+    def verdict(self) -> str:
+        code = self.exit_code
+        if code == 1 and not self.counts["failed"] and not (self.strict and self.counts["warning"]):
+            return "rules not run (--require-all)"
+        return VERDICTS[code]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -147,13 +155,38 @@ class ContractResults:
 
     @property
     def exit_code(self) -> int:
-        """0 conforms, 1 violations (and warnings with strict), 2 could not do its job, 130 interrupted clean."""
+        """0 conforms, 1 violations (warnings with strict, rules not run with require_all), 2 could not do
+        its job, 130 interrupted clean."""
         if self.error is not None:
             return 2
         counts = self.counts
         if counts["failed"] or (self.strict and counts["warning"]):
             return 1
-        return 130 if self.interrupted else 0
+        if self.interrupted:
+            return 130
+        return 1 if self.require_all and counts["not-run"] else 0
+
+    def coverage(self) -> str:
+        """What the verdict covers: "31 of 40 rule checks held, 9 not run (E2: needs ...)".
+
+        A pass that does not say what went unchecked reads as "all rules hold"; this says it.
+        """
+        counts = self.counts
+        total = len(self.cells)
+        text = f"{counts['passed'] + counts['warning']} of {total} rule checks held"
+        if counts["failed"]:
+            text += f", {counts['failed']} failed"
+        if counts["warning"]:
+            text += f" ({counts['warning']} with warnings)"
+        not_run = [c for c in self.cells if c.status == "not-run"]
+        if not_run:
+            by_reason: dict[str, list[str]] = {}
+            for cell in not_run:
+                label = f"{cell.rule}/{cell.transport}"
+                by_reason.setdefault(cell.reason or "no reason recorded", []).append(label)
+            reasons = "; ".join(f"{', '.join(labels)}: {reason}" for reason, labels in by_reason.items())
+            text += f", {len(not_run)} not run ({reasons})"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,7 +198,9 @@ class ContractResults:
             "interrupted": self.interrupted,
             "error": self.error,
             "strict": self.strict,
+            "require_all": self.require_all,
             "exit_code": self.exit_code,
+            "coverage": self.coverage(),
             "counts": self.counts,
             "rules": [{**asdict(cell), "rule_doc": rule_doc(cell.rule)} for cell in self.cells],
             "findings": [{**asdict(finding), "rule_doc": rule_doc(finding.rule)} for finding in self.findings],
@@ -189,6 +224,7 @@ class ContractResults:
             interrupted=data.get("interrupted", False),
             error=data.get("error"),
             strict=data.get("strict", False),
+            require_all=data.get("require_all", False),
             cells=[
                 Cell(**{**{k: v for k, v in cell.items() if k != "rule_doc"}, "checks": tuple(cell.get("checks", ()))})
                 for cell in data.get("rules", [])

@@ -200,6 +200,19 @@ class LoadResults:
     interrupted: bool = False
     gate: GateOutcome | None = None
     schema_version: int = SCHEMA_VERSION
+    # Why the sweep could not run (target down, a bad gate file ...): no verdict then.
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int | None:
+        """2 could not run, 130 interrupted (no verdict), 0 held, 1 breached; None: not judged yet."""
+        if self.error is not None:
+            return 2
+        if self.interrupted:
+            return 130
+        if self.gate is None:
+            return None
+        return 0 if self.gate.passed else 1
 
     def level(self, mode: str, users: int) -> LevelResult | None:
         for result in self.levels:
@@ -248,6 +261,7 @@ class LoadResults:
                 slo=Slo(**data["slo"]),
                 levels=tuple(_level_from_json(raw) for raw in data["levels"]),
                 interrupted=bool(data.get("interrupted", False)),
+                error=data.get("error"),
                 gate=None
                 if gate is None
                 else GateOutcome(
