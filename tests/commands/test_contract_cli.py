@@ -329,3 +329,12 @@ def test_a_spec_that_does_not_load_exits_2(contract: Contract, monkeypatch: pyte
     assert run.exit_code == 2, run.output
     assert "http.schemathesis could not finish" in run.results["error"]
     assert "could not complete (exit 2)" in run.output
+
+
+@pytest.mark.slow
+def test_require_all_turns_rules_not_run_into_a_failure(contract: Contract) -> None:
+    # Against the embedded mock without --auth-required, E2 cannot be checked: a gap, reported.
+    run = contract("--profile", "quick", "--no-schemathesis", "--rules", "E2,E1", "--require-all")
+    assert run.exit_code == 1, run.output
+    assert "rules not run (--require-all)" in run.output and "E2/http" in run.output
+    assert "rules not run (--require-all)" in (run.report_dir / "summary.md").read_text()

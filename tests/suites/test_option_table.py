@@ -97,7 +97,7 @@ def test_the_plugin_accepts_every_cli_option_with_the_same_default_and_choices()
 
 def test_cli_only_options_are_few_and_say_why() -> None:
     cli_only = [option for option in GATE_OPTIONS if option.cli_only]
-    assert {option.name for option in cli_only} == {"--report-dir", "--junit", "--strict"}
+    assert {option.name for option in cli_only} == {"--report-dir", "--junit", "--strict", "--require-all"}
     assert all(option.cli_only and len(option.cli_only) > 10 for option in cli_only)
     assert len(PYTEST_OPTIONS) + len(cli_only) == len(GATE_OPTIONS)
 

@@ -15,6 +15,7 @@ import click
 
 from stagecheck.errors import ConfigError
 from stagecheck.reports.contract_html import write_html
+from stagecheck.reports.contract_markdown import render_markdown
 from stagecheck.reports.junit import write_junit
 from stagecheck.reports.terminal import progress_line, summary
 from stagecheck.results.contract_results import CheckOutcome, ContractResults
@@ -28,7 +29,7 @@ FC = TypeVar("FC", bound=Callable[..., Any])
 
 
 def write_reports(results: ContractResults, report_dir: Path, junit: Path | None, redactor: Redactor) -> dict[str, str]:
-    """results.json, junit.xml and index.html; every text passes the redactor once more."""
+    """results.json, junit.xml, index.html and summary.md; every text passes the redactor once more."""
     report_dir.mkdir(parents=True, exist_ok=True)
     data = results.to_dict()
     text = redactor.text(json.dumps(data, ensure_ascii=False, indent=2))
@@ -39,6 +40,9 @@ def write_reports(results: ContractResults, report_dir: Path, junit: Path | None
         write_junit(clean, path)
     paths["junit"] = str(junit or report_dir / "junit.xml")
     paths["html"] = str(write_html(clean, report_dir / "index.html"))
+    summary_md = report_dir / "summary.md"
+    summary_md.write_text(render_markdown(clean), encoding="utf-8")
+    paths["summary"] = str(summary_md)
     return paths
 
 
@@ -119,7 +123,7 @@ def command(**raw: Any) -> None:
             asyncio.run(run_checks(state, progress))
         except KeyboardInterrupt:
             state.interrupted = True
-        results = state.results(strict=raw["strict"])
+        results = state.results(strict=raw["strict"], require_all=raw["require_all"])
     redactor = Redactor(options.secrets)
     paths = write_reports(results, raw["report_dir"], raw["junit"], redactor)
     summary(results, lambda line: click.echo(redactor.text(line), err=True), paths)

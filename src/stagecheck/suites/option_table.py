@@ -108,6 +108,12 @@ GATE_OPTIONS: tuple[GateOption, ...] = (
         "Warnings (SHOULD rules) fail the gate too.",
         cli_only="pytest owns --strict, and the plugin's items fail on MUST violations only",
     ),
+    GateOption(
+        "--require-all",
+        "flag",
+        "A rule that could not be checked (not run, with its reason) fails the gate too (exit 1).",
+        cli_only="under pytest a check that cannot run is reported as a skipped item",
+    ),
     GateOption("--request-timeout", "float", "Seconds to wait for an HTTP answer.", default=10.0),
     GateOption("--first-event-timeout", "float", "Q6 bound on the first event, seconds.", default=10.0),
     GateOption("--idle-timeout", "float", "Q6 bound on gaps between events, seconds.", default=10.0),

@@ -42,7 +42,7 @@ class RunState:
     interrupted: bool = False
     current: CheckOutcome | None = None
 
-    def results(self, strict: bool = False) -> ContractResults:
+    def results(self, strict: bool = False, require_all: bool = False) -> ContractResults:
         outcomes = list(self.outcomes)
         if self.current is not None and self.current not in outcomes:
             # An interrupted check: keep what it found, but claim nothing as passed.
@@ -73,6 +73,7 @@ class RunState:
             findings=findings,
             checks=[CheckSummary(o.name, round(o.duration_s, 3), len(o.findings), o.error) for o in outcomes],
             strict=strict,
+            require_all=require_all,
         )
 
 
