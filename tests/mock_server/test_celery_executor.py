@@ -28,7 +28,6 @@ from stagecheck.mock_server.redis_broker import RedisBroker
 from stagecheck.mock_server.scenarios import scenario_for
 from stagecheck.mock_server.textgen import stage_tokens
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 pytestmark = [pytest.mark.redis, pytest.mark.anyio, pytest.mark.slow]
 INPUT = {"original_text": "celery worker 工人 🎬"}
 
@@ -39,12 +38,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-def prefix() -> Iterator[str]:
+def prefix(redis_url: str) -> Iterator[str]:
     name = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
     yield name
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(match=name + "*", count=500))
     if keys:
         client.delete(*keys)
@@ -52,17 +51,19 @@ def prefix() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def worker(prefix: str) -> Iterator[CeleryWorkerProcess]:
-    process = start_celery_worker(REDIS_URL, prefix, pool="threads", concurrency=4)
+def worker(prefix: str, redis_url: str) -> Iterator[CeleryWorkerProcess]:
+    process = start_celery_worker(redis_url, prefix, pool="threads", concurrency=4)
     yield process
     process.stop()
 
 
 @pytest.fixture
-async def web(prefix: str, worker: CeleryWorkerProcess) -> AsyncIterator[tuple[RedisBroker, CeleryExecutor]]:
-    broker = RedisBroker(REDIS_URL, prefix=prefix)
+async def web(
+    prefix: str, worker: CeleryWorkerProcess, redis_url: str
+) -> AsyncIterator[tuple[RedisBroker, CeleryExecutor]]:
+    broker = RedisBroker(redis_url, prefix=prefix)
     await broker.start()
-    executor = CeleryExecutor(broker, REDIS_URL, prefix)
+    executor = CeleryExecutor(broker, redis_url, prefix)
     yield broker, executor
     await executor.shutdown()
     await broker.aclose()
@@ -135,8 +136,8 @@ async def test_many_tasks_queue_beyond_the_pool(web: tuple[RedisBroker, CeleryEx
         assert orjson.loads(messages[-1])["type"] == "done"
 
 
-async def test_unqueueable_task_fails_with_broker_unavailable(prefix: str) -> None:
-    broker = RedisBroker(REDIS_URL, prefix=prefix)
+async def test_unqueueable_task_fails_with_broker_unavailable(prefix: str, redis_url: str) -> None:
+    broker = RedisBroker(redis_url, prefix=prefix)
     # A Celery app pointed at a Redis that does not answer: the send fails, the task fails.
     executor = CeleryExecutor(broker, "redis://127.0.0.1:1/0", prefix)
     subscription = await broker.subscribe(3, "rewrite")
@@ -151,14 +152,14 @@ async def test_unqueueable_task_fails_with_broker_unavailable(prefix: str) -> No
     await broker.aclose()
 
 
-def test_stop_ends_a_stalled_task_with_an_error(prefix: str) -> None:
+def test_stop_ends_a_stalled_task_with_an_error(prefix: str, redis_url: str) -> None:
     """A warm shutdown does not wait for a stalled task forever: the task ends with an error."""
     other = f"{prefix}stop:"
-    process = start_celery_worker(REDIS_URL, other, pool="solo")
+    process = start_celery_worker(redis_url, other, pool="solo")
 
     async def scenario() -> tuple[list[str], int]:
-        broker = RedisBroker(REDIS_URL, prefix=other)
-        executor = CeleryExecutor(broker, REDIS_URL, other)
+        broker = RedisBroker(redis_url, prefix=other)
+        executor = CeleryExecutor(broker, redis_url, other)
         subscription = await broker.subscribe(4, "rewrite")
         record = await broker.create_task(4, "rewrite")
         stall = scenario_for(["scenario=stall, tokens=4"], MockConfig())
@@ -178,14 +179,14 @@ def test_stop_ends_a_stalled_task_with_an_error(prefix: str) -> None:
     assert status == 0
 
 
-def test_executor_needs_the_plan_inputs(prefix: str) -> None:
-    executor = CeleryExecutor(RedisBroker(REDIS_URL, prefix=prefix), REDIS_URL, prefix)
+def test_executor_needs_the_plan_inputs(prefix: str, redis_url: str) -> None:
+    executor = CeleryExecutor(RedisBroker(redis_url, prefix=prefix), redis_url, prefix)
     with pytest.raises(ValueError, match="plans in its worker"):
         executor.submit(str(uuid.uuid4()), ())
 
 
-def test_worker_that_cannot_start_says_why() -> None:
+def test_worker_that_cannot_start_says_why(redis_url: str) -> None:
     with pytest.raises(CeleryWorkerError, match="pool must be threads or solo"):
-        start_celery_worker(REDIS_URL, "x:", pool="prefork")  # type: ignore[arg-type]
+        start_celery_worker(redis_url, "x:", pool="prefork")  # type: ignore[arg-type]
     with pytest.raises(CeleryWorkerError, match=r"cannot reach Redis at redis://127.0.0.1:1/0: connection refused"):
         start_celery_worker("redis://127.0.0.1:1/0", "x:", ready_timeout_s=10)

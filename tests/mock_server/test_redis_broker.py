@@ -22,7 +22,6 @@ from stagecheck.mock_server.redis_broker import RedisBroker
 from stagecheck.mock_server.scenarios import scenario_for
 from stagecheck.mock_server.worker import Worker
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
 
 
@@ -32,13 +31,13 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
+async def prefix(redis_url: str) -> AsyncIterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards (never FLUSHALL)."""
     name = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
     yield name
     import redis.asyncio
 
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    client = redis.asyncio.Redis.from_url(redis_url)
     keys = [key async for key in client.scan_iter(match=name + "*", count=500)]
     if keys:
         await client.delete(*keys)
@@ -46,10 +45,10 @@ async def prefix() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def pair(prefix: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
+async def pair(prefix: str, redis_url: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
     """(producer, subscriber side): two brokers on one prefix, each with its own connections."""
-    producer = RedisBroker(REDIS_URL, prefix=prefix, retention_s=30)
-    web = RedisBroker(REDIS_URL, prefix=prefix, retention_s=30)
+    producer = RedisBroker(redis_url, prefix=prefix, retention_s=30)
+    web = RedisBroker(redis_url, prefix=prefix, retention_s=30)
     await producer.start()
     await web.start()
     yield producer, web

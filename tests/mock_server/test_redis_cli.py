@@ -18,7 +18,6 @@ import psutil
 import pytest
 from websockets.sync.client import connect
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 STAGECHECK = [sys.executable, "-m", "stagecheck"]
 pytestmark = [pytest.mark.redis]
 BODY = {"stage_name": "rewrite", "input_data": {"original_text": "cli 命令行 🎬"}}
@@ -50,7 +49,7 @@ def test_several_workers_need_redis() -> None:
 
 
 @pytest.fixture
-def celery_mock() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def celery_mock(redis_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"stagecheck-cli-{prefix.split(':')[1]}.log"
@@ -60,7 +59,7 @@ def celery_mock() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
                 *STAGECHECK,
                 "mock",
                 "--broker",
-                REDIS_URL,
+                redis_url,
                 "--redis-prefix",
                 prefix,
                 "--workers",
@@ -93,7 +92,7 @@ def celery_mock() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         log.unlink(missing_ok=True)
         import redis
 
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=prefix + "*", count=500))
         if keys:
             client.delete(*keys)

@@ -32,7 +32,6 @@ from stagecheck.mock_server.embedded import EmbeddedMock
 from stagecheck.mock_server.redis_broker import RedisBroker, RedisUnreachable
 from stagecheck.transports.ws_async import subscribe
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 pytestmark = [pytest.mark.redis]
 
 SERVE = """
@@ -59,12 +58,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[str, str]]:
+def cluster(redis_url: str) -> Iterator[tuple[str, str]]:
     """(base URL, key prefix) of a two-process mock."""
     prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", SERVE, REDIS_URL, prefix, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-c", SERVE, redis_url, prefix, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -87,22 +86,22 @@ def cluster() -> Iterator[tuple[str, str]]:
             process.wait()
         import redis
 
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=prefix + "*", count=500))
         if keys:
             client.delete(*keys)
         client.close()
 
 
-def test_options_refuse_what_cannot_work() -> None:
+def test_options_refuse_what_cannot_work(redis_url: str) -> None:
     with pytest.raises(ConfigError, match="--workers 2 needs --broker redis://"):
         ScaleOptions(workers=2)
     with pytest.raises(ConfigError, match="--executor celery needs --broker redis://"):
         ScaleOptions(executor="celery")
     with pytest.raises(ConfigError, match="--broker must be memory or a redis:// URL"):
-        ScaleOptions(broker="http://127.0.0.1:6379")
+        ScaleOptions(broker="http://127.0.0.1:1")
     with pytest.raises(ConfigError, match="--workers must be 1 or more"):
-        ScaleOptions(broker=REDIS_URL, workers=0)
+        ScaleOptions(broker=redis_url, workers=0)
 
 
 def test_unreachable_redis_stops_before_serving() -> None:
@@ -111,9 +110,9 @@ def test_unreachable_redis_stops_before_serving() -> None:
         serve_scaled(MockConfig(), ScaleOptions(broker=url, workers=2), port=0)
 
 
-def test_factory_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_factory_reads_the_environment(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
     config = MockConfig(tokens=3, terminal_retention_s=7)
-    for name, value in export_env(config, ScaleOptions(broker=REDIS_URL, redis_prefix="p:", workers=3)).items():
+    for name, value in export_env(config, ScaleOptions(broker=redis_url, redis_prefix="p:", workers=3)).items():
         monkeypatch.setenv(name, value)
     app = create_app_from_env()
     broker = app.state.mock.broker
@@ -158,7 +157,9 @@ def _ended_count(wanted: int) -> Any:
 
 @pytest.mark.slow
 @pytest.mark.anyio
-async def test_every_socket_sees_every_task_whichever_process_serves_it(cluster: tuple[str, str]) -> None:
+async def test_every_socket_sees_every_task_whichever_process_serves_it(
+    cluster: tuple[str, str], redis_url: str
+) -> None:
     base, prefix = cluster
     tasks = 6
     posted: list[str] = []
@@ -170,9 +171,9 @@ async def test_every_socket_sees_every_task_whichever_process_serves_it(cluster:
         followers.append(asyncio.create_task(_follow(base, tasks, posted, ready)))
         await asyncio.wait_for(ready.wait(), 20)
         await asyncio.sleep(0.05)  # its `connected` is out: its process has subscribed
-        if len(followers) >= 6 and await _processes_subscribed(prefix) >= 2:
+        if len(followers) >= 6 and await _processes_subscribed(redis_url, prefix) >= 2:
             break
-    assert await _processes_subscribed(prefix) == 2, "the kernel gave every socket to one process"
+    assert await _processes_subscribed(redis_url, prefix) == 2, "the kernel gave every socket to one process"
     body = {"stage_name": "rewrite", "input_data": {"original_text": "many workers 多进程"}}
     for _ in range(tasks):
         # A new connection per POST: the kernel picks the worker process.
@@ -197,22 +198,22 @@ async def test_every_socket_sees_every_task_whichever_process_serves_it(cluster:
             assert status["status"] == "SUCCESS" and status["result"]["full_text"] == finals[task_id]
 
 
-async def _processes_subscribed(prefix: str) -> int:
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
+async def _processes_subscribed(redis_url: str, prefix: str) -> int:
+    client = redis.asyncio.Redis.from_url(redis_url)
     answer = await client.pubsub_numsub(f"{prefix}live:1:rewrite")
     await client.aclose()
     return int(answer[0][1])
 
 
 @pytest.mark.slow
-def test_server_process_on_an_inherited_socket_says_ready() -> None:
+def test_server_process_on_an_inherited_socket_says_ready(redis_url: str) -> None:
     """`python -m stagecheck.mock_server.cluster --fd`: how an embedded mock on Redis starts."""
     prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     port = listener.getsockname()[1]
-    options = ScaleOptions(broker=REDIS_URL, redis_prefix=prefix, workers=2)
+    options = ScaleOptions(broker=redis_url, redis_prefix=prefix, workers=2)
     env = export_env(MockConfig(tokens=2, token_delay_ms=1), options)
     command = [
         *(sys.executable, "-m", "stagecheck.mock_server.cluster", "--fd", str(listener.fileno())),
@@ -232,7 +233,7 @@ def test_server_process_on_an_inherited_socket_says_ready() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=prefix + "*", count=500))
         if keys:
             client.delete(*keys)
@@ -241,27 +242,27 @@ def test_server_process_on_an_inherited_socket_says_ready() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["thread", "process"])
-def test_embedded_mock_on_redis(mode: str) -> None:
+def test_embedded_mock_on_redis(mode: str, redis_url: str) -> None:
     prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
     workers = 2 if mode == "process" else 1
-    scale = ScaleOptions(broker=REDIS_URL, redis_prefix=prefix, workers=workers)
+    scale = ScaleOptions(broker=redis_url, redis_prefix=prefix, workers=workers)
     try:
         with EmbeddedMock(MockConfig(tokens=3, token_delay_ms=1), mode=mode, scale=scale) as mock:  # type: ignore[arg-type]
             body = {"stage_name": "rewrite", "input_data": {"original_text": "embedded"}}
             answer = httpx.post(f"{mock.base_url}/api/v1/projects/projects/1/execute-stage/", json=body, timeout=10)
             assert answer.status_code == 202
             task_id = answer.json()["task_id"]
-            client = redis.Redis.from_url(REDIS_URL)
+            client = redis.Redis.from_url(redis_url)
             assert client.exists(f"{prefix}task:{task_id}") == 1  # the task lives in Redis
             client.close()
     finally:
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=prefix + "*", count=500))
         if keys:
             client.delete(*keys)
         client.close()
 
 
-def test_embedded_thread_mode_is_one_process() -> None:
+def test_embedded_thread_mode_is_one_process(redis_url: str) -> None:
     with pytest.raises(ValueError, match="mode='process'"):
-        EmbeddedMock(mode="thread", scale=ScaleOptions(broker=REDIS_URL, workers=2))
+        EmbeddedMock(mode="thread", scale=ScaleOptions(broker=redis_url, workers=2))

@@ -15,7 +15,6 @@ from stagecheck.mock_server.cluster import ScaleOptions
 from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.embedded import EmbeddedMock
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
@@ -51,8 +50,8 @@ def gate(base_url: str, report_dir: Path) -> subprocess.CompletedProcess[str]:
         pytest.param({"executor": "celery"}, id="redis-celery"),
     ],
 )
-def test_contract_gate_passes_on_the_redis_topology(scale: dict[str, object], tmp_path: Path) -> None:
-    options = ScaleOptions(broker=REDIS_URL, redis_prefix=f"sc-gate-{uuid.uuid4().hex[:8]}:", **scale)  # type: ignore[arg-type]
+def test_contract_gate_passes_on_the_redis_topology(scale: dict[str, object], tmp_path: Path, redis_url: str) -> None:
+    options = ScaleOptions(broker=redis_url, redis_prefix=f"sc-gate-{uuid.uuid4().hex[:8]}:", **scale)  # type: ignore[arg-type]
     with EmbeddedMock(MockConfig(), mode="process", scale=options) as mock:
         done = gate(mock.base_url, tmp_path)
     results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))

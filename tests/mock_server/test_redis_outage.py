@@ -1,16 +1,13 @@
 """Redis unreachable at start-up, lost mid-task, and back again: never a silent hang.
 
-These tests start their own redis-server on a free port, so that they can stop it.
+These tests start a redis-server of their own on a free port (not the session's shared one),
+so that they can stop it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -26,6 +23,7 @@ from stagecheck.mock_server.redis_broker import RedisBroker, RedisUnreachable, c
 from stagecheck.mock_server.redis_wire import BrokerUnavailable
 from stagecheck.mock_server.scenarios import scenario_for
 from stagecheck.mock_server.worker import Worker
+from tests.redis_server import RedisServer, RedisServerNotFound, find_redis_server, free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
 
@@ -35,49 +33,27 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class OwnRedis(RedisServer):
+    """A redis-server of this test's own, on a fixed free port, that can be stopped and restarted.
 
+    Its binary is found as the session's private server's is (tests/redis_server.py); `stop`
+    kills it, as a crash would.
+    """
 
-class OwnRedis:
-    """A redis-server of this test's own, on a free port, that can be stopped and restarted."""
+    def __init__(self, binary: str) -> None:
+        super().__init__(binary, port=free_port())
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary is not None, "redis-server is not on PATH"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None
+    def stop(self, graceful: bool = False, timeout_s: float = 5.0) -> None:
+        super().stop(graceful, timeout_s)
 
 
 @pytest.fixture
 def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis()
+    try:
+        binary, _where = find_redis_server()
+    except RedisServerNotFound as missing:
+        pytest.fail(str(missing), pytrace=False)
+    server = OwnRedis(binary)
     server.start()
     yield server
     server.stop()

@@ -25,7 +25,6 @@ from stagecheck.contracts.events import StreamEvent, WsMessage
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
 from stagecheck.transports.ws_async import WsSubscription, subscribe
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 pytestmark = [pytest.mark.redis, pytest.mark.anyio, pytest.mark.slow]
 
 # A mock app whose broker is Redis, served by uvicorn: argv = redis url, prefix, port.
@@ -53,10 +52,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(prefix: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(redis_url: str, prefix: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, REDIS_URL, prefix, str(port)],
+        [sys.executable, "-c", SERVER, redis_url, prefix, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -75,13 +74,13 @@ def start_server(prefix: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[str, str]]:
+def servers(redis_url: str) -> Iterator[tuple[str, str]]:
     """Two server processes sharing a fresh key prefix; (base URL of A, base URL of B).
 
     Started once for the module: each test uses projects of its own.
     """
     prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
-    started = [start_server(prefix), start_server(prefix)]
+    started = [start_server(redis_url, prefix), start_server(redis_url, prefix)]
     yield started[0][1], started[1][1]
     for process, _ in started:
         process.terminate()
@@ -92,7 +91,7 @@ def servers() -> Iterator[tuple[str, str]]:
             process.wait()
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(match=prefix + "*", count=500))
     if keys:
         client.delete(*keys)
