@@ -10,6 +10,7 @@ With `expect_workers` (workers on other hosts, `stagecheck load-worker`), the pr
 Locust master bound to `master_bind_host:master_bind_port` that waits for that many
 workers; if they are not all there within `workers_timeout_s`, the level is stopped and
 `WorkersMissing` raised. The settings reach the workers through the master (locust_hooks).
+What the Locust process is told, and what it says back, is in `wire`.
 """
 
 from __future__ import annotations
@@ -36,9 +37,19 @@ from stagecheck.results.load_results import LevelResult, Mode, ProcessSample
 from .config import USER_CLASS_FOR_MODE, SweepConfig
 from .metrics import level_result_from_wire
 from .process_sampler import ProcessSampler
+from .wire import (
+    ChildEnvironment,
+    LevelOutput,
+    Message,
+    ProgressReport,
+    WindowEnd,
+    WindowStart,
+    decode,
+    is_progress_line,
+    mark_sweep_over,
+)
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-PROGRESS_PREFIX = "@@stagecheck "  # the same text as locust_hooks.PROGRESS_PREFIX (not imported: it imports Locust)
 # Streams running when the level stops may finish (their figures count) for this long.
 STOP_TIMEOUT_S = 10.0
 # Time for Locust to start (imports, workers connecting) and to write its results.
@@ -192,7 +203,7 @@ class LevelRun:
         """
         self._stop_requested = True
         if final and self._control is not None:
-            self._control.write_text("over", encoding="utf-8")
+            mark_sweep_over(self._control)
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGTERM)
@@ -201,18 +212,17 @@ class LevelRun:
         with tempfile.TemporaryDirectory(prefix="stagecheck-level-") as tmp:
             out_path = Path(tmp) / "level.json"
             log_path = self._log_path(Path(tmp))
-            env = dict(os.environ)
-            env["STAGECHECK_LOAD_SETTINGS"] = json.dumps(self.config.stream.to_json())
-            env["STAGECHECK_LOAD_SLO"] = json.dumps(self.config.stream.to_json()["slo"])
-            env["STAGECHECK_LOAD_OUT"] = str(out_path)
-            env["PYTHONUNBUFFERED"] = "1"
-            if self.config.expect_workers:
+            external = bool(self.config.expect_workers)
+            if external:
                 self._control = Path(tmp) / "control"
-                env["STAGECHECK_LOAD_EXTERNAL"] = "1"
-                env["STAGECHECK_LOAD_LAST"] = "1" if self.last else "0"
-                env["STAGECHECK_LOAD_CONTROL"] = str(self._control)
-            if self.web_port is None:
-                env["STAGECHECK_LOAD_HOLD_S"] = f"{self.config.duration_s:g}"
+            env = ChildEnvironment(
+                settings=self.config.stream,
+                out=out_path,
+                hold_s=self.config.duration_s if self.web_port is None else None,
+                external=external,
+                last=self.last if external else None,
+                control=self._control,
+            ).environ()
             self._started = time.monotonic()
             deadline = (
                 self._started
@@ -280,28 +290,25 @@ class LevelRun:
         if stream is None:
             return
         for line in stream:
-            if not line.startswith(PROGRESS_PREFIX):
+            if not is_progress_line(line):
                 log.write(line)
                 continue
-            try:
-                message = json.loads(line[len(PROGRESS_PREFIX) :])
-            except ValueError:
-                continue
-            self._on_message(message)
+            message = decode(line)
+            if message is not None:
+                self._on_message(message)
 
-    def _on_message(self, message: dict[str, Any]) -> None:
-        event = message.get("event")
-        if event == "window_start":
+    def _on_message(self, message: Message) -> None:
+        if isinstance(message, WindowStart):
             self._phase = "holding"
             self._begin_sampling()
-        elif event == "window_end":
+        elif isinstance(message, WindowEnd):
             self._phase = "stopping"
             self._end_sampling()
-        elif event == "progress":
-            self._workers = int(message.get("workers", 0))
+        elif isinstance(message, ProgressReport):
+            self._workers = message.workers
             if self._phase == "waiting" and self._workers >= self.config.expect_workers:
                 self._phase = "starting"
-            if self._phase == "starting" and message.get("users"):
+            if self._phase == "starting" and message.users:
                 self._phase = "ramping"
             if self.progress is not None:
                 self.progress(
@@ -312,9 +319,9 @@ class LevelRun:
                         self.level_count,
                         self._phase,
                         time.monotonic() - self._started,
-                        int(message.get("users", 0)),
-                        int(message.get("streams", 0)),
-                        int(message.get("failures", 0)),
+                        message.users,
+                        message.streams,
+                        message.failures,
                         None if self.web_port is None else f"http://127.0.0.1:{self.web_port}",
                         self._workers,
                         self.config.expect_workers,
@@ -347,19 +354,19 @@ class LevelRun:
                 f"the Locust process for {self.mode} at {self.users} users wrote no results "
                 f"(exit code {self.process.returncode if self.process else '?'}); its log ends:\n{tail}"
             )
-        data = json.loads(out_path.read_text(encoding="utf-8"))
-        self.per_worker = {str(k): int(v) for k, v in data.get("per_worker", {}).items()}
+        data = LevelOutput.from_json(json.loads(out_path.read_text(encoding="utf-8")))
+        self.per_worker = data.per_worker
         if self.config.expect_workers:
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(f"stagecheck: streams per worker: {json.dumps(self.per_worker, sort_keys=True)}\n")
         result = level_result_from_wire(
-            data["wire"],
+            data.wire,
             mode=self.mode,
             users=self.users,
             processes=len(self.per_worker) if self.config.expect_workers else self.config.processes,
-            window_s=float(data["window_s"]),
+            window_s=data.window_s,
             ramp_s=self.config.ramp_s(self.users),
-            interrupted=bool(data["interrupted"]) or self._stop_requested,
+            interrupted=data.interrupted or self._stop_requested,
         )
         return replace(result, server=self.server, client=self.client)
 

@@ -5,17 +5,17 @@ length, a failure naming the broken rule ids), so Locust's web UI and distribute
 see the streams. The token-level figures stay in a `LevelRecorder` per process: workers
 attach theirs, encoded, to every report to the master (`report_to_master`), the master
 merges them (`worker_report`), and at quit the master (or the single local process)
-writes the merged recorder to the file named by `STAGECHECK_LOAD_OUT`. Progress goes to
-stdout as `@@stagecheck {json}` lines for the parent process to show.
+writes the merged recorder to the `LevelOutput` file its `ChildEnvironment` names. Progress
+goes to stdout as `wire` progress lines for the parent process to show.
 
-Workers on other hosts (`stagecheck load-worker`, with `STAGECHECK_LOAD_EXTERNAL` set on
-the master) get the stream settings from the master in a `stagecheck_settings` message
-when they connect (nothing of the master's environment reaches them). At the end of the
-level the master sends `stagecheck_level_end` (`sweep_over`: whether another level
-follows); each worker then stops its users (in-flight streams finish), sends its final
+Workers on other hosts (`stagecheck load-worker`, `ChildEnvironment.external` set on the
+master) get the stream settings from the master in a `SETTINGS_MESSAGE` when they connect
+(nothing of the master's environment reaches them). At the end of the level the master
+sends `LEVEL_END_MESSAGE` (`sweep_over`: whether another level follows); each worker then
+stops its users (in-flight streams finish), sends its final
 report and quits, and the master waits for every worker's "quit" before it quits itself
 (Locust's own `stop` would make a worker sleep through --stop-timeout, deaf to messages).
-A worker that reaches a master already ending its level is told `stagecheck_go_away`,
+A worker that reaches a master already ending its level is told `GO_AWAY_MESSAGE`,
 and one that hears no heartbeat from its master for `MASTER_GONE_S` quits: either way
 `load-worker` starts a fresh one for the next level's master.
 """
@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -39,29 +37,38 @@ from locust.runners import STATE_STOPPED, WORKER_REPORT_INTERVAL, MasterRunner, 
 from stagecheck.results.load_results import Slo
 
 from .metrics import LevelRecorder, StreamOutcome
+from .wire import (
+    GO_AWAY_MESSAGE,
+    LEVEL_END_MESSAGE,
+    SETTINGS_MESSAGE,
+    ChildEnvironment,
+    Connected,
+    Done,
+    GoAway,
+    LevelEnd,
+    LevelOutput,
+    MasterGone,
+    Message,
+    ProgressReport,
+    WindowEnd,
+    WindowStart,
+    Written,
+    encode,
+    sweep_over_marked,
+)
 
-OUT_ENV = "STAGECHECK_LOAD_OUT"
-SLO_ENV = "STAGECHECK_LOAD_SLO"
-HOLD_ENV = "STAGECHECK_LOAD_HOLD_S"  # hold the level this long after the ramp, then quit
-PROGRESS_PREFIX = "@@stagecheck "
 PROGRESS_INTERVAL_S = 1.0
-EXTERNAL_ENV = "STAGECHECK_LOAD_EXTERNAL"  # "1": the workers are `stagecheck load-worker` processes
-LAST_ENV = "STAGECHECK_LOAD_LAST"  # "1": no level follows this one (told to external workers)
-CONTROL_ENV = "STAGECHECK_LOAD_CONTROL"  # a file; "over" in it: the sweep stops after this level
-CONNECT_TIMEOUT_ENV = "STAGECHECK_WORKER_CONNECT_TIMEOUT_S"  # a worker's wait for a master
 MASTER_GONE_S = 10.0  # a worker without a heartbeat from its master for this long quits
+
+# What the parent process said, read once: the environment does not change while we run.
+CHILD = ChildEnvironment.from_env()
 
 
 class StreamProblem(Exception):
     """A stream that failed or broke rules, as Locust's failure table shows it (grouped by text)."""
 
 
-def _slo() -> Slo:
-    raw = os.environ.get(SLO_ENV)
-    return Slo(**json.loads(raw)) if raw else Slo()
-
-
-RECORDER = LevelRecorder(_slo())
+RECORDER = LevelRecorder(CHILD.settings.slo if CHILD.settings is not None else Slo())
 _window: dict[str, float | None] = {"start": None, "end": None}
 _process: dict[str, Any] = {"worker": False, "environment": None, "streams": 0}
 # External workers: the master is ending its level / has told its workers; a worker is quitting.
@@ -75,16 +82,16 @@ def remote_settings() -> dict[str, Any] | None:
     return _remote["settings"]
 
 
-if os.environ.get(CONNECT_TIMEOUT_ENV):
+if CHILD.connect_timeout_s is not None:
     # Locust sends client_ready every CONNECT_TIMEOUT (5) s and gives up after
     # CONNECT_RETRY_COUNT + 1 tries (5 min); the worker then exits without connecting.
-    _tries = math.ceil(float(os.environ[CONNECT_TIMEOUT_ENV]) / locust.runners.CONNECT_TIMEOUT)
+    _tries = math.ceil(CHILD.connect_timeout_s / locust.runners.CONNECT_TIMEOUT)
     locust.runners.CONNECT_RETRY_COUNT = max(0, _tries - 1)
 
 
-def emit(event: str, **fields: Any) -> None:
-    """One progress line for the parent process (only the master or local process calls it)."""
-    sys.stdout.write(PROGRESS_PREFIX + json.dumps({"event": event, **fields}) + "\n")
+def emit(message: Message) -> None:
+    """One progress line for the parent process (the master, a local process, or an external worker)."""
+    sys.stdout.write(encode(message) + "\n")
     sys.stdout.flush()
 
 
@@ -115,7 +122,7 @@ def report_stream(environment: Any, mode: str, outcome: StreamOutcome, now: floa
 
 
 def _external() -> bool:
-    return os.environ.get(EXTERNAL_ENV) == "1"
+    return CHILD.external
 
 
 def _on_init(environment: Any, **_: Any) -> None:
@@ -131,12 +138,12 @@ def _on_init(environment: Any, **_: Any) -> None:
         return
     # An external worker (`stagecheck load-worker`): it says it is connected, takes its
     # settings and the end of the level from the master, and watches the master's heartbeat.
-    runner.register_message("stagecheck_settings", _on_settings)
-    runner.register_message("stagecheck_level_end", _on_level_end)
-    runner.register_message("stagecheck_go_away", _on_go_away)
+    runner.register_message(SETTINGS_MESSAGE, _on_settings)
+    runner.register_message(LEVEL_END_MESSAGE, _on_level_end)
+    runner.register_message(GO_AWAY_MESSAGE, _on_go_away)
     environment.events.heartbeat_received.add_listener(_on_heartbeat)
     _remote["heartbeat"] = time.monotonic()
-    emit("connected", index=getattr(runner, "worker_index", None), client_id=runner.client_id)
+    emit(Connected(index=getattr(runner, "worker_index", None), client_id=runner.client_id))
     gevent.spawn(_worker_loop, environment)
 
 
@@ -146,22 +153,14 @@ def _on_init(environment: Any, **_: Any) -> None:
 def _on_worker_connect(client_id: str, **_: Any) -> None:
     runner = _process["environment"].runner
     if _process["ending"]:
-        runner.send_message("stagecheck_go_away", None, client_id)  # this level is ending: try the next master
+        runner.send_message(GO_AWAY_MESSAGE, None, client_id)  # this level is ending: try the next master
         return
-    settings = json.loads(os.environ.get("STAGECHECK_LOAD_SETTINGS") or "null")
-    runner.send_message("stagecheck_settings", {"settings": settings}, client_id)
+    settings = CHILD.settings.to_json() if CHILD.settings is not None else None
+    runner.send_message(SETTINGS_MESSAGE, {"settings": settings}, client_id)
 
 
 def _sweep_over() -> bool:
-    if os.environ.get(LAST_ENV) == "1":
-        return True
-    path = os.environ.get(CONTROL_ENV)
-    if not path:
-        return False
-    try:
-        return "over" in Path(path).read_text(encoding="utf-8")
-    except OSError:
-        return False
+    return CHILD.last is True or sweep_over_marked(CHILD.control)
 
 
 def _tell_level_end(runner: Any) -> None:
@@ -172,7 +171,7 @@ def _tell_level_end(runner: Any) -> None:
     _process["ending"] = True
     ids = {client.id for client in runner.clients.all} | set(_per_worker)
     for client_id in ids:
-        runner.send_message("stagecheck_level_end", {"sweep_over": _sweep_over()}, client_id)
+        runner.send_message(LEVEL_END_MESSAGE, {"sweep_over": _sweep_over()}, client_id)
 
 
 def _end_level_external(runner: Any, quit_runner: bool = True) -> None:
@@ -205,12 +204,12 @@ def _on_settings(environment: Any, msg: Any, **_: Any) -> None:
 
 
 def _on_level_end(environment: Any, msg: Any, **_: Any) -> None:
-    emit("level_end", sweep_over=bool(msg.data.get("sweep_over")), streams=_process["streams"])
+    emit(LevelEnd(sweep_over=bool(msg.data.get("sweep_over")), streams=_process["streams"]))
     gevent.spawn(_quit_worker, environment.runner)
 
 
 def _on_go_away(environment: Any, msg: Any, **_: Any) -> None:
-    emit("go_away")
+    emit(GoAway())
     gevent.spawn(_quit_worker, environment.runner)
 
 
@@ -234,10 +233,10 @@ def _worker_loop(environment: Any) -> None:
         gevent.sleep(PROGRESS_INTERVAL_S)
         runner = environment.runner
         if time.monotonic() - _remote["heartbeat"] > MASTER_GONE_S and not _process["quitting"]:
-            emit("master_gone")
+            emit(MasterGone())
             _quit_worker(runner)
             return
-        emit("progress", users=runner.user_count, streams=_process["streams"])
+        emit(ProgressReport(users=runner.user_count, streams=_process["streams"]))
 
 
 def _progress_loop(environment: Any) -> None:
@@ -248,12 +247,13 @@ def _progress_loop(environment: Any) -> None:
             continue
         total = runner.stats.total
         emit(
-            "progress",
-            state=runner.state,
-            users=runner.user_count,
-            streams=total.num_requests,
-            failures=total.num_failures,
-            workers=runner.worker_count if isinstance(runner, MasterRunner) else 0,
+            ProgressReport(
+                state=runner.state,
+                users=runner.user_count,
+                streams=total.num_requests,
+                failures=total.num_failures,
+                workers=runner.worker_count if isinstance(runner, MasterRunner) else 0,
+            )
         )
 
 
@@ -263,11 +263,10 @@ def _on_spawning_complete(user_count: int, **_: Any) -> None:
     RECORDER.window_start = now
     if _window["start"] is None and not _process["worker"]:
         _window["start"] = now
-        emit("window_start", users=user_count)
-        hold = os.environ.get(HOLD_ENV)
-        if hold:
+        emit(WindowStart(users=user_count))
+        if CHILD.hold_s is not None:
             # The level is held for exactly this long after its ramp, however long the ramp took.
-            gevent.spawn_later(float(hold), _end_level)
+            gevent.spawn_later(CHILD.hold_s, _end_level)
 
 
 def _end_level() -> None:
@@ -291,7 +290,7 @@ def _end_level() -> None:
 def _mark_window_end() -> None:
     if _window["end"] is None:
         _window["end"] = time.perf_counter()
-        emit("window_end")
+        emit(WindowEnd())
 
 
 def _on_test_stopping(environment: Any, **_: Any) -> None:
@@ -313,7 +312,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
 def _on_quitting(environment: Any, **_: Any) -> None:
     if _is_worker(environment):
         if _external():
-            emit("done", streams=_process["streams"])
+            emit(Done(streams=_process["streams"]))
         return
     interrupted = _window["end"] is None
     runner = environment.runner
@@ -321,21 +320,20 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         # Interrupted (SIGTERM): stop the workers; quit() waits for their final reports.
         runner.quit()
     start, end = _window["start"], _window["end"] or time.perf_counter()
-    result = {
-        "wire": RECORDER.to_wire(),
-        "window_s": 0.0 if start is None else end - start,
-        "window_opened": start is not None,
-        "interrupted": interrupted,
-        "workers": len(runner.clients) if isinstance(runner, MasterRunner) else 0,
-        "per_worker": dict(_per_worker),
-    }
-    path = os.environ.get(OUT_ENV)
-    if path:
-        with open(path, "w", encoding="utf-8") as out:
-            json.dump(result, out)
+    result = LevelOutput(
+        wire=RECORDER.to_wire(),
+        window_s=0.0 if start is None else end - start,
+        window_opened=start is not None,
+        interrupted=interrupted,
+        workers=len(runner.clients) if isinstance(runner, MasterRunner) else 0,
+        per_worker=dict(_per_worker),
+    )
+    if CHILD.out is not None:
+        with open(CHILD.out, "w", encoding="utf-8") as out:
+            json.dump(result.to_json(), out)
     # The parent judges the level from the file; Locust's own failure exit code would only blur that.
     environment.process_exit_code = 0
-    emit("written", path=path)
+    emit(Written(path=None if CHILD.out is None else str(CHILD.out)))
 
 
 def _listen(name: str, listener: Any) -> None:

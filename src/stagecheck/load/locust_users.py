@@ -2,15 +2,13 @@
 
 Importing this module imports Locust, which monkey-patches the process with gevent: it
 is only ever imported by `locustfile.py`, inside a load process. Settings come from the
-`STAGECHECK_LOAD_SETTINGS` environment variable (JSON of `StreamSettings`), which forked
-workers inherit, or from the master's `stagecheck_settings` message on a worker of
-another host; without either (a hand-run `locust -f`), the `--host` with defaults.
+parent's `wire.ChildEnvironment` (which forked workers inherit), or from the master's
+`wire.SETTINGS_MESSAGE` on a worker of another host; without either (a hand-run
+`locust -f`), the `--host` with defaults.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import ssl
 import time
 from functools import cache
@@ -23,20 +21,17 @@ from locust import User, constant, task
 from stagecheck.results.load_results import Mode
 
 from .config import StreamSettings, ws_url_for
-from .locust_hooks import remote_settings, report_stream
+from .locust_hooks import CHILD, remote_settings, report_stream
 from .metrics import StreamOutcome
 from .stream_runs import run_sse_stream, run_ws_stream
-
-SETTINGS_ENV = "STAGECHECK_LOAD_SETTINGS"
 
 
 def settings_for(host: str | None) -> StreamSettings:
     remote = remote_settings()  # a worker on another host: what its master sent
     if remote:
         return StreamSettings.from_json(remote)
-    raw = os.environ.get(SETTINGS_ENV)
-    if raw:
-        return StreamSettings.from_json(json.loads(raw))
+    if CHILD.settings is not None:
+        return CHILD.settings
     base = host or "http://127.0.0.1:8000"
     return StreamSettings(base_url=base, ws_url=ws_url_for(base))
 

@@ -6,14 +6,14 @@ Locust worker process lives as long as its master. So this loop starts a fresh
 settings from the master, and at the end of the level the master tells it whether
 another level follows (`level_end`, see locust_hooks). The loop ends when the master says
 the sweep is over, on Ctrl-C, or (exit 2) when no master answers within the connect
-timeout. Like `stagecheck load`, this process never imports Locust.
+timeout. Like `stagecheck load`, this process never imports Locust; what it tells its
+worker and hears back is in `wire`.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -26,7 +26,8 @@ from typing import IO, Any
 
 from stagecheck.errors import StagecheckError
 
-from .level_run import LOCUSTFILE, PROGRESS_PREFIX
+from .level_run import LOCUSTFILE
+from .wire import ChildEnvironment, Connected, Done, GoAway, LevelEnd, MasterGone, ProgressReport, decode
 
 # Between a worker's end and the next one's start: the old master is still quitting.
 RESTART_DELAY_S = 1.0
@@ -127,11 +128,8 @@ class WorkerLoop:
                 signal.signal(signal.SIGTERM, previous)
 
     def _one_worker(self, connect_timeout_s: float) -> WorkerLevel:
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["STAGECHECK_LOAD_EXTERNAL"] = "1"
-        env["STAGECHECK_WORKER_CONNECT_TIMEOUT_S"] = f"{max(1.0, connect_timeout_s):g}"
-        env.pop("STAGECHECK_LOAD_SETTINGS", None)  # settings come from the master only
+        # No settings: they come from the master only.
+        env = ChildEnvironment(external=True, connect_timeout_s=max(1.0, connect_timeout_s)).environ()
         level = WorkerLevel()
         stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our locustfile
@@ -162,38 +160,34 @@ class WorkerLoop:
             return
         last_progress = 0.0
         for line in stream:
-            if not line.startswith(PROGRESS_PREFIX):
+            message = decode(line)
+            if message is None:
                 continue
-            try:
-                message: dict[str, Any] = json.loads(line[len(PROGRESS_PREFIX) :])
-            except ValueError:
-                continue
-            event = message.get("event")
-            level.events.append(str(event))
-            if event == "connected":
+            level.events.append(message.event)
+            if isinstance(message, Connected):
                 level.connected = True
-                level.client_id = message.get("client_id")
+                level.client_id = message.client_id
                 self.say(f"stagecheck load-worker: connected to {self.address} as {level.client_id}")
-            elif event == "progress":
-                level.users, level.streams = int(message.get("users", 0)), int(message.get("streams", 0))
+            elif isinstance(message, ProgressReport):
+                level.users, level.streams = message.users, message.streams
                 now = time.monotonic()
                 if level.users and now - last_progress >= PROGRESS_EVERY_S:
                     last_progress = now
                     self.say(f"stagecheck load-worker: running {level.users} users, {level.streams} streams")
-            elif event == "level_end":
+            elif isinstance(message, LevelEnd):
                 self.levels += 1
-                level.sweep_over = bool(message.get("sweep_over"))
-                level.streams = int(message.get("streams", level.streams))
-            elif event == "done":
-                level.streams = int(message.get("streams", level.streams))
+                level.sweep_over = message.sweep_over
+                level.streams = message.streams
+            elif isinstance(message, Done):
+                level.streams = message.streams
                 if level.sweep_over is not None:
                     more = "the sweep is over" if level.sweep_over else "waiting for the next level"
                     self.say(
                         f"stagecheck load-worker: level {self.levels} done: {level.streams} streams counted; {more}"
                     )
-            elif event == "go_away":
+            elif isinstance(message, GoAway):
                 self.say("stagecheck load-worker: that master was ending its level; reconnecting")
-            elif event == "master_gone":
+            elif isinstance(message, MasterGone):
                 self.say("stagecheck load-worker: the master went silent; reconnecting")
 
     def _stop(self) -> None:
