@@ -8,21 +8,37 @@ from stagecheck.contracts import http_rules as rules
 from stagecheck.contracts.violations import Violation
 from stagecheck.results.contract_results import CheckOutcome
 
-from .context import SuiteContext, is_message, is_terminal_of
+from .context import SuiteContext, TaskTiming
 from .sse_checks import expectation, sse_body
-from .ws_checks import _task_id
 
 # Task-status may lag the stream's terminal event by a moment (another process writes it).
 SETTLE_S = 2.0
+# T3's progression: task-status is polled about this many times over the measured task length,
+# never more often than every POLL_MIN_S (nor less often than POLL_MAX_S).
+POLLS_PER_TASK = 4
+POLL_MIN_S = 0.005
+POLL_MAX_S = 0.1
+
+
+def poll_interval(timing: TaskTiming | None) -> float:
+    """Seconds between task-status polls while a task runs, from the measured task length."""
+    if timing is None or timing.duration_s is None:
+        return POLL_MAX_S / 2
+    return min(POLL_MAX_S, max(POLL_MIN_S, timing.duration_s / POLLS_PER_TASK))
 
 
 async def final_status(
-    ctx: SuiteContext, outcome: CheckOutcome, project: int, task_id: str, terminal: dict[str, object]
+    ctx: SuiteContext,
+    outcome: CheckOutcome,
+    project: int,
+    task_id: str,
+    terminal: dict[str, object],
+    seen: list[str] | None = None,
 ) -> None:
-    """T3: task-status agrees with the terminal event; statuses polled on the way only move forward."""
+    """T3: task-status agrees with the terminal event; statuses polled on the way (`seen` too) only move forward."""
     kind = str(terminal.get("type"))
     done_text = terminal.get("full_text") if kind == "done" else None
-    statuses: list[str] = []
+    statuses: list[str] = list(seen or [])
     deadline = ctx.clock() + SETTLE_S
     while True:
         exchange = await ctx.http("GET", ctx.options.status_url(project), params={"task_id": task_id})
@@ -48,34 +64,38 @@ async def ws_text(
     prefer: dict[str, str],
 ) -> tuple[str | None, dict[str, object] | None]:
     """Run one task over the WebSocket; (task_id, terminal message)."""
-    text = str(input_data.get("original_text", input_data.get("prompt", "")))
-    url = ctx.options.socket_url(project, stage)
-    async with ctx.subscribe(url) as sub:
-        run = ctx.socket_run(url, ctx.ws_expectation(project, stage, input_text=text))
-        await ctx.read(sub, run, until=is_message)
-        exchange = await ctx.http(
-            "POST",
-            ctx.options.execute_url(project),
-            json={"stage_name": stage, "input_data": input_data},
-            headers=prefer,
-        )
-        task_id = _task_id(ctx, outcome, exchange)
-        if task_id is None:
-            return None, None
-        run.validator.expect = ctx.ws_expectation(project, stage, {task_id}, input_text=text)
-        await ctx.read(sub, run, until=is_terminal_of({task_id}))
-    run.validator.finish(ctx.clock())
-    ctx.report_socket(outcome, run)
-    return task_id, run.terminal(task_id)
+    task = await ctx.follow_task(outcome, project, stage, input_data, prefer)
+    return task.task_id, task.terminal
 
 
 async def check_status_agreement(ctx: SuiteContext, outcome: CheckOutcome) -> None:
-    """T3 in both modes: after done, SUCCESS with the same full_text."""
+    """T3 in both modes: after done, SUCCESS with the same full_text; polled while running, only forward.
+
+    The polls while the task runs are timed from a measured run of the same input.
+    """
     project = ctx.options.project_ids[0]
-    input_data: dict[str, object] = {"original_text": "agree on this 一致 ✅"}
-    task_id, terminal = await ws_text(ctx, outcome, project, "rewrite", input_data, ctx.short_task())
-    if task_id is not None and terminal is not None:
-        await final_status(ctx, outcome, project, task_id, terminal)
+    text = "agree on this 一致 ✅"
+    input_data: dict[str, object] = {"original_text": text}
+    timing = await ctx.task_timing(outcome, project, "rewrite", text)
+    interval = poll_interval(timing)
+    running: list[str] = []
+
+    async def poll(task_id: str) -> None:
+        while True:
+            exchange = await ctx.http("GET", ctx.options.status_url(project), params={"task_id": task_id})
+            payload = exchange.json
+            if isinstance(payload, dict) and isinstance(payload.get("status"), str):
+                running.append(payload["status"])
+                if payload["status"] in ("SUCCESS", "FAILURE", "REVOKED"):
+                    return
+            await anyio.sleep(interval)
+
+    task = await ctx.follow_task(outcome, project, "rewrite", input_data, ctx.short_task(), during=poll)
+    if task.task_id is not None and task.terminal is not None:
+        await final_status(ctx, outcome, project, task.task_id, task.terminal, running)
+    if not any(status not in ("SUCCESS", "FAILURE", "REVOKED") for status in running):
+        shown = timing.describe() if timing is not None else "the target's task length could not be measured"
+        outcome.skip("http", f"{shown}: no task-status poll landed while the task ran", "T3")
     run = await ctx.sse(
         ctx.options.execute_url(project), sse_body("rewrite", input_data), expectation(ctx), headers=ctx.short_task()
     )

@@ -17,7 +17,16 @@ import anyio
 import httpx
 import orjson
 
-from stagecheck.contracts.events import ResponseBody, ResponseHead, SseEvent, StreamClosed, StreamEvent, WsMessage
+from stagecheck.contracts import http_rules
+from stagecheck.contracts.events import (
+    ResponseBody,
+    ResponseHead,
+    SseEvent,
+    StreamClosed,
+    StreamEvent,
+    WsMessage,
+    WsOpened,
+)
 from stagecheck.contracts.rule_catalog import RULES_BY_ID
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
 from stagecheck.contracts.violations import Violation
@@ -32,8 +41,67 @@ from .redact import Redactor
 
 # After a terminal event, how long to wait for the server to close beyond S4's bound.
 CLOSE_GRACE_S = 0.5
-# Milliseconds between tokens asked of scenario-capable targets for ordinary checks.
+# Milliseconds between tokens asked of scenario-capable targets for ordinary checks. Only a
+# request: no check relies on it (a target may ignore every Prefer but section 9's scenarios);
+# checks that need to know how long tasks run measure it (`SuiteContext.task_timing`).
 SHORT_DELAY_MS = 5
+
+
+def applied_preferences(headers: Mapping[str, str] | ResponseHead | None) -> frozenset[str]:
+    """What the answer's `Preference-Applied` says the target honoured (RFC 7240), as `name=value` items."""
+    if headers is None:
+        return frozenset()
+    if isinstance(headers, ResponseHead):
+        value = headers.header("preference-applied") or ""
+    else:
+        value = next((v for k, v in headers.items() if k.lower() == "preference-applied"), "")
+    items = set()
+    for part in value.split(","):
+        name, _, raw = part.split(";", 1)[0].strip().partition("=")
+        if name.strip():
+            given = raw.strip().strip('"')
+            items.add(f"{name.strip().lower()}={given}")
+    return frozenset(items)
+
+
+def confirms(headers: Mapping[str, str] | ResponseHead | None, **values: object) -> bool:
+    """True when `Preference-Applied` confirms every one of `values` (`delay_ms=80` is `delay-ms=80`)."""
+    applied = applied_preferences(headers)
+    return all(f"{k.replace('_', '-')}={v}" in applied for k, v in values.items())
+
+
+@dataclass(frozen=True)
+class TaskTiming:
+    """How one of the target's tasks ran, as a socket subscribed before the POST saw it.
+
+    Times are seconds from the POST's 202 answer. Checks that join late or poll while a
+    task runs time themselves from this, never from a pacing they asked for.
+    """
+
+    tokens: int
+    first_token_s: float | None
+    last_token_s: float | None
+    duration_s: float | None  # to the terminal event; None when none came
+    connect_s: float  # how long a socket took to open
+
+    @property
+    def gap_s(self) -> float | None:
+        if self.tokens < 2 or self.first_token_s is None or self.last_token_s is None:
+            return None
+        return (self.last_token_s - self.first_token_s) / (self.tokens - 1)
+
+    @property
+    def producing_s(self) -> float:
+        """From the first token to the terminal event: the window in which a late subscriber gets a snapshot."""
+        if self.duration_s is None or self.first_token_s is None:
+            return 0.0
+        return max(0.0, self.duration_s - self.first_token_s)
+
+    def describe(self) -> str:
+        if self.duration_s is None:
+            return f"the target's measured task never ended ({self.tokens} tokens)"
+        first = "" if self.first_token_s is None else f", the first after {self.first_token_s * 1000:.0f} ms"
+        return f"the target's tasks last {self.duration_s * 1000:.0f} ms ({self.tokens} tokens{first})"
 
 
 @dataclass
@@ -111,6 +179,8 @@ class SuiteContext:
     client: httpx.AsyncClient
     redactor: Redactor = field(default_factory=Redactor)
     clock: Any = time.perf_counter
+    # Measured task timings per (project, stage, input text): see `task_timing`.
+    timings: dict[tuple[int, str, str], TaskTiming | None] = field(default_factory=dict)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -276,6 +346,70 @@ class SuiteContext:
             if len(run.events) == before:
                 return
 
+    def accepted_task_id(self, outcome: CheckOutcome, exchange: Exchange, stage: str) -> str | None:
+        """The task_id of a 202 answer; a wrong answer is reported (E4, E1) and gives None."""
+        found = http_rules.check_task_accepted(exchange.status, exchange.headers, exchange.body, stage)
+        if found:
+            found += http_rules.check_error_body(exchange.status, exchange.headers, exchange.body)
+            self.report_exchange(outcome, exchange, found)
+            return None
+        return str(exchange.json["task_id"])
+
+    async def follow_task(
+        self,
+        outcome: CheckOutcome,
+        project: int,
+        stage: str,
+        input_data: dict[str, object],
+        prefer: Mapping[str, str],
+        *,
+        during: Any = None,
+    ) -> SocketTask:
+        """Subscribe, POST one async task, read the socket to its terminal event (judged and reported).
+
+        `during(task_id)`, when given, runs beside the read from the 202 on and is cancelled at the end.
+        """
+        text = str(input_data.get("original_text", input_data.get("prompt", "")))
+        url = self.options.socket_url(project, stage)
+        opening = self.clock()
+        async with self.subscribe(url) as sub:
+            run = self.socket_run(url, self.ws_expectation(project, stage, input_text=text))
+            await self.read(sub, run, until=is_message)
+            opened = next((e.at for e in run.events if isinstance(e, WsOpened)), opening)
+            if sub.ended is not None:
+                run.validator.finish(self.clock())
+                self.report_socket(outcome, run)
+                return SocketTask(run, None, None, None, opened - opening)
+            exchange = await self.http(
+                "POST",
+                self.options.execute_url(project),
+                json={"stage_name": stage, "input_data": input_data},
+                headers=prefer,
+            )
+            task_id = self.accepted_task_id(outcome, exchange, stage)
+            if task_id is None:
+                return SocketTask(run, exchange, None, exchange.ended, opened - opening)
+            run.validator.expect = self.ws_expectation(project, stage, {task_id}, input_text=text)
+            if during is None:
+                await self.read(sub, run, until=is_terminal_of({task_id}))
+            else:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(during, task_id)
+                    await self.read(sub, run, until=is_terminal_of({task_id}))
+                    group.cancel_scope.cancel()
+        run.validator.finish(self.clock())
+        self.report_socket(outcome, run)
+        return SocketTask(run, exchange, task_id, exchange.ended, opened - opening)
+
+    async def task_timing(self, outcome: CheckOutcome, project: int, stage: str, text: str) -> TaskTiming | None:
+        """How long the target's tasks of this input run (measured once per input, with the usual headers)."""
+        key = (project, stage, text)
+        if key not in self.timings:
+            input_data: dict[str, object] = {"original_text": text} if stage == "rewrite" else {"prompt": text}
+            task = await self.follow_task(outcome, project, stage, input_data, self.short_task())
+            self.timings[key] = task.timing()
+        return self.timings[key]
+
     def report_socket(self, outcome: CheckOutcome, run: SocketRun, violations: list[Violation] | None = None) -> None:
         found = run.validator.violations if violations is None else violations
         self.report(outcome, found, "ws", events=run.events, origin=run.origin, reproduce=ws_line(run.url, run.sent))
@@ -364,6 +498,53 @@ class SocketRun:
     def terminal(self, task_id: str) -> dict[str, Any] | None:
         return next(
             (m for m in self.messages() if m.get("type") in ("done", "error") and m.get("task_id") == task_id), None
+        )
+
+
+@dataclass
+class SocketTask:
+    """One async task followed over a socket subscribed before its POST."""
+
+    run: SocketRun
+    exchange: Exchange | None
+    task_id: str | None
+    accepted_at: float | None  # when the 202 arrived
+    connect_s: float
+
+    @property
+    def terminal(self) -> dict[str, Any] | None:
+        return None if self.task_id is None else self.run.terminal(self.task_id)
+
+    def arrivals(self) -> tuple[list[float], float | None]:
+        """Arrival times of this task's tokens and of its terminal event."""
+        tokens: list[float] = []
+        terminal = None
+        for event in self.run.events:
+            if not isinstance(event, WsMessage) or event.text is None:
+                continue
+            try:
+                payload = orjson.loads(event.text)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(payload, dict) or payload.get("task_id") != self.task_id:
+                continue
+            if payload.get("type") == "token" and terminal is None:
+                tokens.append(event.at)
+            elif payload.get("type") in ("done", "error") and terminal is None:
+                terminal = event.at
+        return tokens, terminal
+
+    def timing(self) -> TaskTiming | None:
+        if self.task_id is None or self.accepted_at is None:
+            return None
+        tokens, terminal = self.arrivals()
+        start = self.accepted_at
+        return TaskTiming(
+            len(tokens),
+            tokens[0] - start if tokens else None,
+            tokens[-1] - start if tokens else None,
+            None if terminal is None else terminal - start,
+            self.connect_s,
         )
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
+import anyio
 import orjson
 
 from stagecheck.contracts import http_rules as rules
-from stagecheck.contracts.events import StreamClosed, WsMessage
+from stagecheck.contracts.events import StreamClosed, WsMessage, WsOpened
 from stagecheck.contracts.violations import Violation
 from stagecheck.results.contract_results import CheckOutcome
 from stagecheck.transports.ws_async import WsSubscription
 
-from .context import Exchange, SocketRun, SuiteContext, close_detail, is_message, is_terminal_of
+from .context import Exchange, SocketRun, SuiteContext, TaskTiming, close_detail, is_message, is_terminal_of
 from .http_checks import start_task
 from .inputs import CORPUS
 from .options import STAGES
@@ -19,16 +22,13 @@ WS_STREAM_RULES = ("M1", "Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "W2", "W6")
 PONG_WITHIN_S = 1.0  # W3
 STAYS_OPEN_S = 1.0  # W7: how long after the terminal event the socket is watched
 QUIET_S = 0.3  # isolation: how long an unrelated socket is watched for stray messages
+# W5's snapshot: a late join aims at the middle of the measured production window (first token
+# to terminal); the window must exceed the socket's measured connect time by this much.
+LATE_JOIN_MARGIN_S = 0.010
 
 
 def _task_id(ctx: SuiteContext, outcome: CheckOutcome, exchange: Exchange) -> str | None:
-    found = rules.check_task_accepted(exchange.status, exchange.headers, exchange.body, _stage_of(exchange))
-    if found:
-        ctx.report_exchange(
-            outcome, exchange, found + rules.check_error_body(exchange.status, exchange.headers, exchange.body)
-        )
-        return None
-    return str(exchange.json["task_id"])
+    return ctx.accepted_task_id(outcome, exchange, _stage_of(exchange))
 
 
 def _stage_of(exchange: Exchange) -> str:
@@ -103,13 +103,40 @@ async def check_ws_ping(ctx: SuiteContext, outcome: CheckOutcome) -> None:
     outcome.exercise("ws", "W3", "W2")
 
 
+def late_join_delay(timing: TaskTiming | None) -> tuple[float | None, str]:
+    """Seconds after the 202 at which to start opening a socket so that it lands mid-task; None and why not."""
+    if timing is None or timing.duration_s is None:
+        return None, "the target's task length could not be measured (no task reached its end)"
+    if timing.tokens < 2 or timing.producing_s < timing.connect_s + LATE_JOIN_MARGIN_S:
+        return None, f"{timing.describe()}, too short to join late (a socket takes {timing.connect_s * 1000:.0f} ms)"
+    assert timing.first_token_s is not None
+    middle = timing.first_token_s + timing.producing_s / 2
+    return max(0.0, middle - timing.connect_s), ""
+
+
+def _joined_mid_task(run: SocketRun, task_id: str, produced_since: float) -> bool:
+    """The socket opened after the task's first token was produced and got a token (the snapshot) first."""
+    opened = next((e.at for e in run.events if isinstance(e, WsOpened)), None)
+    first = next((m for m in run.messages() if m.get("task_id") == task_id), None)
+    return opened is not None and opened >= produced_since and first is not None and first.get("type") == "token"
+
+
 async def check_ws_seed_flow(ctx: SuiteContext, outcome: CheckOutcome) -> None:
-    """The seed's client: POST, then open the socket, then follow to the terminal event (W5, Q5)."""
+    """The seed's client: POST, then open the socket, then follow to the terminal event (W5, Q5).
+
+    The socket is opened in the middle of the task, timed from a measured run of the same input
+    (never from a pacing asked for), so that W5's snapshot is really exercised.
+    """
     project = ctx.options.project_ids[0]
     for text in CORPUS[:2]:
-        task_id = _task_id(ctx, outcome, await start_task(ctx, project, "rewrite", text))
+        timing = await ctx.task_timing(outcome, project, "rewrite", text)
+        delay, why_not = late_join_delay(timing)
+        exchange = await start_task(ctx, project, "rewrite", text)
+        task_id = _task_id(ctx, outcome, exchange)
         if task_id is None:
             continue
+        if delay is not None:
+            await anyio.sleep(max(0.0, exchange.ended + delay - ctx.clock()))
         url = ctx.options.socket_url(project, "rewrite")
         async with ctx.subscribe(url) as sub:
             run = ctx.socket_run(
@@ -118,7 +145,13 @@ async def check_ws_seed_flow(ctx: SuiteContext, outcome: CheckOutcome) -> None:
             await ctx.read(sub, run, until=is_terminal_of({task_id}))
         run.validator.finish(ctx.clock())
         ctx.report_socket(outcome, run)
-        outcome.exercise("ws", "W5", *WS_STREAM_RULES)
+        outcome.exercise("ws", *WS_STREAM_RULES)
+        if delay is None:
+            outcome.skip("ws", why_not, "W5")
+        elif timing is not None and _joined_mid_task(run, task_id, exchange.ended + (timing.first_token_s or 0.0)):
+            outcome.exercise("ws", "W5")
+        else:
+            outcome.skip("ws", f"the late join aimed at the middle of the task missed it ({why_not or 'timing'})", "W5")
 
 
 async def _wait_until_ended(ctx: SuiteContext, project: int, task_id: str) -> bool:
@@ -162,7 +195,6 @@ async def check_ws_two_tasks(ctx: SuiteContext, outcome: CheckOutcome) -> None:
         "other_project": ctx.options.socket_url(second, stage),
         "other_stage": ctx.options.socket_url(first, other_stage),
     }
-    slow = ctx.prefer(tokens=ctx.options.profile.tokens, delay_ms=40)
     async with (
         ctx.subscribe(urls["all"]) as all_sub,
         ctx.subscribe(urls["other_project"]) as other_project,
@@ -176,19 +208,25 @@ async def check_ws_two_tasks(ctx: SuiteContext, outcome: CheckOutcome) -> None:
         subs = {"all": all_sub, "other_project": other_project, "other_stage": other_stage_sub}
         for name, sub in subs.items():
             await ctx.read(sub, runs[name], until=is_message)
-        one = _task_id(ctx, outcome, await start_task(ctx, first, stage, "task one", slow))
-        two = _task_id(ctx, outcome, await start_task(ctx, first, stage, "task two", slow))
-        if one is None or two is None:
+        one = _task_id(ctx, outcome, await start_task(ctx, first, stage, "task one"))
+        if one is None:
             return
-        runs["all"].validator.expect = ctx.ws_expectation(first, stage, {one, two})
+        # The filtered socket opens before task two starts, so that task two's messages are live
+        # while it listens, however short the target's tasks are (no pacing asked for or assumed).
         filtered_url = ctx.options.socket_url(first, stage, task_id=one)
         async with ctx.subscribe(filtered_url) as filtered:
             runs["filtered"] = ctx.socket_run(
                 filtered_url, ctx.ws_expectation(first, stage, {one}, task_filter=one, late_join=True)
             )
+            await ctx.read(filtered, runs["filtered"], until=is_message)
+            two = _task_id(ctx, outcome, await start_task(ctx, first, stage, "task two"))
+            if two is None:
+                return
+            runs["all"].validator.expect = ctx.ws_expectation(first, stage, {one, two})
             await ctx.read(filtered, runs["filtered"], until=is_terminal_of({one}))
+            await ctx.read(all_sub, runs["all"], until=is_terminal_of({one, two}))
+            # Whatever task two sent the filtered socket meanwhile is waiting there now.
             await ctx.quiet_for(filtered, runs["filtered"], QUIET_S)
-        await ctx.read(all_sub, runs["all"], until=is_terminal_of({one, two}))
         for name in ("other_project", "other_stage"):
             await ctx.quiet_for(subs[name], runs[name], QUIET_S)
     for name, run in runs.items():
@@ -242,28 +280,34 @@ async def check_ws_bad_frames(ctx: SuiteContext, outcome: CheckOutcome) -> None:
     async with ctx.subscribe(url) as watcher:
         watch = ctx.socket_run(url, ctx.ws_expectation(project, "rewrite"))
         await ctx.read(watcher, watch, until=is_message)
-        slow = ctx.prefer(tokens=ctx.options.profile.tokens, delay_ms=40)
-        task_id = _task_id(ctx, outcome, await start_task(ctx, project, "rewrite", "keep going", slow))
-        if task_id is None:
-            return
-        watch.validator.expect = ctx.ws_expectation(project, "rewrite", {task_id})
-        for case, frame, codes in frames:
-            async with ctx.subscribe(url) as bad:
+        # The bad sockets open first; the task starts; then every bad frame goes out at once, so
+        # they land while the task runs without asking the target for a pacing.
+        async with AsyncExitStack() as stack:
+            bad: list[tuple[str, str | bytes, tuple[int, ...], WsSubscription, SocketRun]] = []
+            for case, frame, codes in frames:
+                sub = await stack.enter_async_context(ctx.subscribe(url))
                 run = ctx.socket_run(url, ctx.ws_expectation(project, "rewrite"))
-                await ctx.read(bad, run, until=is_message, idle_s=5, total_s=5)
+                await ctx.read(sub, run, until=is_message, idle_s=5, total_s=5)
+                bad.append((case, frame, codes, sub, run))
+            task_id = _task_id(ctx, outcome, await start_task(ctx, project, "rewrite", "keep going"))
+            if task_id is None:
+                return
+            watch.validator.expect = ctx.ws_expectation(project, "rewrite", {task_id})
+            for _, frame, _, sub, run in bad:
                 run.sent.append(frame if isinstance(frame, str) else repr(frame))
                 if isinstance(frame, str):
-                    await bad.send_text(frame)
+                    await sub.send_text(frame)
                 else:
-                    await bad.send_bytes(frame)
-                await ctx.read(bad, run, until=lambda e: isinstance(e, StreamClosed), idle_s=3, total_s=5)
-            closed = run.closed
-            code = None if closed is None or closed.by_client else closed.code
-            ctx.report_socket(
-                outcome,
-                run,
-                rules.check_close("W4", case, code, closed.reason if closed else "", codes, close_detail(closed)),
-            )
+                    await sub.send_bytes(frame)
+            for case, _, codes, sub, run in bad:
+                await ctx.read(sub, run, until=lambda e: isinstance(e, StreamClosed), idle_s=3, total_s=5)
+                closed = run.closed
+                code = None if closed is None or closed.by_client else closed.code
+                ctx.report_socket(
+                    outcome,
+                    run,
+                    rules.check_close("W4", case, code, closed.reason if closed else "", codes, close_detail(closed)),
+                )
         await ctx.read(watcher, watch, until=is_terminal_of({task_id}))
         if watcher.ended is None:
             pong = await _ping(ctx, watcher, watch)
