@@ -65,7 +65,12 @@ PROOFS: dict[str, tuple[str, ...]] = {
 
 # What is known not to be exercised yet, said where a reader of the rule looks.
 GAPS: dict[str, str] = {
-    "S5": "The check relies on the mock's pacing extensions; a backend that ignores them can be misjudged.",
+    "S5": (
+        "The mock's `Prefer: tokens=, delay-ms=` pacing is used only when `Preference-Applied` confirms it; "
+        "otherwise the same input in async mode is the witness (its WebSocket tokens come as produced), so a "
+        "backend whose SSE mode paces differently from its async mode can be misjudged, and one that does not "
+        "pace (or streams fewer than 3 tokens) is not judged. The check still runs only with --scenarios."
+    ),
     "W5": "A late subscriber that gets no snapshot may be blamed on Q5/Q6 instead of W5.",
     "W6": "Tasks run on the first project and stage only: a leak from project 2 to project 1 is not provoked.",
     "E4": "No body over 1 MiB is sent, so the 413 of section 1 is not checked.",
