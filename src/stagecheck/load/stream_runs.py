@@ -1,7 +1,7 @@
 """One stream of each mode, start to end, judged by the rules core: a `StreamOutcome`.
 
-Plain blocking code over the sync transports (the socket itself: `ws_follow`): under Locust every socket is a gevent
-one, and in pytest it runs as is. Each event is fed to a `StreamValidator`; a token's
+Plain blocking code over the sync transports (the socket: `transports.ws_follow`): under
+Locust every socket is a gevent one, and in pytest it runs as is. Each event is fed to a `StreamValidator`; a token's
 arrival time is taken when the validator counts it, so the figures and the rules see the
 same events. SSE: one POST with `use_streaming: true`, read to the server's close.
 WebSocket: POST (202 + task_id), open the socket filtered by `?task_id=`, read to the
@@ -18,10 +18,10 @@ from stagecheck.contracts.events import RequestSent, ResponseHead, StreamClosed,
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
 from stagecheck.errors import StagecheckError
 from stagecheck.transports import http_sync, sse_sync
+from stagecheck.transports.ws_follow import follow_socket
 
 from .config import StreamSettings
 from .metrics import StreamOutcome
-from .ws_follow import follow_socket
 
 Clock = Callable[[], float]
 

@@ -1,8 +1,10 @@
-"""Follow one WebSocket as timestamped contract events, for the load users: one greenlet, one read per chunk.
+"""Follow one WebSocket as timestamped contract events in the caller's own thread or greenlet.
 
-The socket is a plain (gevent-patched) socket driven by the `websockets` sans-I/O
+The reader for gevent (the load users under Locust), beside the `ws_sync`/`ws_async`
+twins. It has no async twin: under asyncio, `ws_async`'s reader task already stamps each
+message as it arrives. The socket is a plain (under Locust, gevent-patched) socket driven by the `websockets` sans-I/O
 `ClientProtocol`: bytes read in chunks of up to 64 KiB, each chunk stamped as `recv`
-returns, frames parsed from it. Why not `transports.ws_sync`? Under gevent each of its
+returns, frames parsed from it. Why not `ws_sync`? Under gevent each of its
 messages crosses two greenlet hand-offs (its receive thread, then its reader thread)
 before it is stamped; measured against a toy server that records its send times (100
 users, `tokens=10, delay-ms=100, first-delay-ms=300`, on this shared 2-core machine) its
@@ -27,7 +29,8 @@ from websockets.uri import parse_uri
 
 from stagecheck.contracts.events import StreamClosed, StreamEvent, WsMessage, WsOpened
 from stagecheck.errors import ConfigError
-from stagecheck.transports.failures import idle_timeout_text, total_timeout_text, unreachable
+
+from .failures import idle_timeout_text, total_timeout_text, unreachable
 
 ABNORMAL_CLOSURE = 1006
 CLOSE_TIMEOUT_S = 1.0  # wait for the server's answer to our close; the figures are already taken
