@@ -105,6 +105,8 @@ def gate_options(function: FC) -> FC:
 def command(**raw: Any) -> None:
     """Check a target against the wire contract (docs/protocol.md) over HTTP, SSE and WebSocket."""
     started = time.perf_counter()
+    # Every option is checked before anything starts (the embedded mock's URLs stand in here).
+    build_options(raw, None if raw["base_url"] else ("http://127.0.0.1", "ws://127.0.0.1"))
     with ExitStack() as stack:
         embedded = None if raw["base_url"] else start_embedded(stack, raw)
         options = build_options(raw, embedded)

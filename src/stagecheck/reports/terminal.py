@@ -39,6 +39,8 @@ def summary(results: ContractResults, write: Callable[[str], None], paths: dict[
         write(f"stagecheck: error: {results.error}")
     if results.interrupted:
         write("interrupted: the report holds what was measured before Ctrl-C")
+    if results.max_time_s is not None:
+        write(f"the run's --max-time ({results.max_time_s:g} s) was spent: the checks not reached are not run")
     for name, path in (paths or {}).items():
         write(f"{name}: {path}")
     # What the verdict covers, so that "conforms" never hides the rules that were not run.

@@ -137,12 +137,15 @@ class ContractResults:
     checks: list[CheckSummary] = field(default_factory=list)
     strict: bool = False
     require_all: bool = False  # a rule not run fails the gate too (--require-all)
+    max_time_s: float | None = None  # set when the run's budget stopped it before every check ran
 
     @property
     def verdict(self) -> str:
         code = self.exit_code
         if code == 1 and not self.counts["failed"] and not (self.strict and self.counts["warning"]):
             return "rules not run (--require-all)"
+        if code == 2 and self.error is None and self.max_time_s is not None:
+            return f"stopped at --max-time {self.max_time_s:g} s"
         return VERDICTS[code]
 
     @property
@@ -164,6 +167,8 @@ class ContractResults:
             return 1
         if self.interrupted:
             return 130
+        if self.max_time_s is not None:
+            return 2  # stopped by --max-time with nothing found: no verdict
         return 1 if self.require_all and counts["not-run"] else 0
 
     def coverage(self) -> str:
@@ -199,6 +204,7 @@ class ContractResults:
             "error": self.error,
             "strict": self.strict,
             "require_all": self.require_all,
+            "max_time_s": self.max_time_s,
             "exit_code": self.exit_code,
             "coverage": self.coverage(),
             "counts": self.counts,
@@ -225,6 +231,7 @@ class ContractResults:
             error=data.get("error"),
             strict=data.get("strict", False),
             require_all=data.get("require_all", False),
+            max_time_s=data.get("max_time_s"),
             cells=[
                 Cell(**{**{k: v for k, v in cell.items() if k != "rule_doc"}, "checks": tuple(cell.get("checks", ()))})
                 for cell in data.get("rules", [])

@@ -117,6 +117,13 @@ GATE_OPTIONS: tuple[GateOption, ...] = (
     GateOption("--request-timeout", "float", "Seconds to wait for an HTTP answer.", default=10.0),
     GateOption("--first-event-timeout", "float", "Q6 bound on the first event, seconds.", default=10.0),
     GateOption("--idle-timeout", "float", "Q6 bound on gaps between events, seconds.", default=10.0),
+    GateOption(
+        "--max-time",
+        "float",
+        "Seconds the whole run may take (default: quick 60, ci 180, deep 600); checks not reached are not run, "
+        "and a run stopped by it exits 1 with violations, else 2.",
+        metavar="SECONDS",
+    ),
     GateOption("--seed", "int", "Seed for Hypothesis inputs and Schemathesis.", default=0),
     GateOption("--no-schemathesis", "flag", "Skip the Schemathesis property run (faster iteration)."),
     GateOption(

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from stagecheck.contracts.rule_catalog import RULES_BY_ID
 from stagecheck.errors import ConfigError
 
-from .profiles import PROFILES, Profile
+from .profiles import PROFILES, Profile, check_budget_s
 from .redact import SECRET_HEADERS
 
 STAGES = ("rewrite", "storyboard", "image_generation", "camera_movement", "video_generation")
@@ -36,6 +36,15 @@ class SuiteOptions:
     seed: int = 0
     allowed_types: frozenset[str] = frozenset()
     skip_checks: frozenset[str] = frozenset()
+    max_time_s: float | None = None  # the whole run's budget; None: the profile's
+
+    @property
+    def run_budget_s(self) -> float:
+        return self.max_time_s if self.max_time_s is not None else self.profile.max_time_s
+
+    @property
+    def check_budget_s(self) -> float:
+        return check_budget_s(self.request_timeout_s, self.first_event_s, self.idle_s)
 
     # -- URLs ---------------------------------------------------------------------------
 
@@ -142,6 +151,9 @@ def build_options(raw: dict[str, Any], embedded: tuple[str, str] | None = None) 
     for name in ("request_timeout", "first_event_timeout", "idle_timeout"):
         if raw[name] <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be more than 0, got {raw[name]}")
+    max_time = raw.get("max_time")
+    if max_time is not None and max_time <= 0:
+        raise ConfigError(f"--max-time must be more than 0 seconds, got {max_time:g}")
     if raw["missing_project_id"] < 1:
         raise ConfigError(f"--missing-project-id must be a positive integer, got {raw['missing_project_id']}")
     return SuiteOptions(
@@ -162,4 +174,5 @@ def build_options(raw: dict[str, Any], embedded: tuple[str, str] | None = None) 
         seed=raw["seed"],
         allowed_types=frozenset(t.strip() for t in (raw.get("allow_type") or ()) if t.strip()),
         skip_checks=frozenset({"http.schemathesis"} if raw.get("no_schemathesis") else ()),
+        max_time_s=max_time,
     )

@@ -41,6 +41,11 @@ class RunState:
     crashed: list[str] = field(default_factory=list)  # checks that could not finish
     interrupted: bool = False
     current: CheckOutcome | None = None
+    stopped_by_max_time: bool = False  # the run's budget was spent before every check ran
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.options.run_budget_s
 
     def results(self, strict: bool = False, require_all: bool = False) -> ContractResults:
         outcomes = list(self.outcomes)
@@ -74,6 +79,7 @@ class RunState:
             checks=[CheckSummary(o.name, round(o.duration_s, 3), len(o.findings), o.error) for o in outcomes],
             strict=strict,
             require_all=require_all,
+            max_time_s=options.run_budget_s if self.stopped_by_max_time else None,
         )
 
 
@@ -126,8 +132,17 @@ async def _run_one(ctx: SuiteContext, state: RunState, check: Check, progress: P
     if progress:
         progress("start", check, None)
     began = time.perf_counter()
+    # Each check ends by itself, by its budget, or when the run's budget is spent: whichever first.
+    run_left = state.deadline - began
+    budget = min(state.options.check_budget_s, run_left)
+    timer = asyncio.timeout(budget)
     try:
-        await check.run(ctx, outcome)
+        async with timer:
+            await check.run(ctx, outcome)
+    except TimeoutError:
+        if not timer.expired():
+            raise
+        _stopped(state, check, outcome, budget, by_run=budget >= run_left)
     except StagecheckError as exc:
         outcome.error = str(exc)
         state.error = f"{check.name}: {exc}"
@@ -146,6 +161,22 @@ async def _run_one(ctx: SuiteContext, state: RunState, check: Check, progress: P
     return outcome
 
 
+def _stopped(state: RunState, check: Check, outcome: CheckOutcome, budget: float, by_run: bool) -> None:
+    """A check stopped by a budget: what it found stands; what it did not judge is "not run"."""
+    if by_run:
+        state.stopped_by_max_time = True
+        reason = f"not reached: the run's --max-time ({state.options.run_budget_s:g} s) was spent"
+    else:
+        reason = f"{check.name} timed out after {budget:.0f} s (its budget from the three timeouts)"
+    judged = {(f.rule, f.transport) for f in outcome.findings}
+    outcome.exercised = {key for key in outcome.exercised if key in judged}
+    for key in check.rules:
+        if key not in judged:
+            outcome.skip(key[1], reason, key[0])
+            state.not_run.setdefault(key, reason)
+    outcome.error = reason
+
+
 async def run_checks(state: RunState, progress: Progress | None = None) -> None:
     """Preflight, then every chosen check; background checks run beside the others."""
     options = state.options
@@ -162,6 +193,9 @@ async def run_checks(state: RunState, progress: Progress | None = None) -> None:
             for check in chosen:
                 if check.background:
                     continue
+                if time.perf_counter() >= state.deadline:
+                    _not_reached(state, check)
+                    continue
                 await _run_one(ctx, state, check, progress)
                 if state.error:
                     return
@@ -173,6 +207,12 @@ async def run_checks(state: RunState, progress: Progress | None = None) -> None:
                     task.cancel()
             if background:
                 await asyncio.wait(background)
+
+
+def _not_reached(state: RunState, check: Check) -> None:
+    state.stopped_by_max_time = True
+    for key in check.rules:
+        state.not_run.setdefault(key, f"not reached: the run's --max-time ({state.options.run_budget_s:g} s) was spent")
 
 
 async def run_single(options: SuiteOptions, check: Check) -> CheckOutcome:
