@@ -538,10 +538,10 @@ BREAKS: list[tuple[str, Callable[[Any], Any], tuple[str, ...], str, str, set[str
     (
         "ws-strips-task-id",
         lambda app: Broken(app, ws_hook(strip_ws_task_id)),
-        ("--rules", "M1"),
-        "M1",
+        ("--rules", "Q5"),
+        "Q5",
         "ws",
-        {"Q1", "W5"},
+        {"M1", "Q1", "W5"},
     ),
     (
         "ws-foreign-task-id",

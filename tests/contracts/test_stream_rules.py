@@ -246,7 +246,7 @@ BROKEN: dict[str, tuple[str, Callable[[], list[StreamEvent]], Expectation]] = {
     ),
     "ws-not-json": ("M1", lambda: [*ws_stream()[:4], WsMessage(0.215, "hello"), *ws_stream()[4:]], WS),
     "ws-binary-frame": ("M1", lambda: [*ws_stream()[:4], WsMessage(0.215, None, b"\x00\x01"), *ws_stream()[4:]], WS),
-    "ws-token-without-task-id": ("M1", lambda: edit_payload(ws_stream(), WS_TOKEN + 1, lambda p: p.pop("task_id")), WS),
+    "ws-token-without-task-id": ("Q5", lambda: edit_payload(ws_stream(), WS_TOKEN + 1, lambda p: p.pop("task_id")), WS),
     "ws-heartbeat-without-ts": (
         "M1",
         lambda: [*ws_stream()[:4], WsMessage(0.215, '{"type": "heartbeat"}'), *ws_stream()[4:]],
@@ -338,11 +338,16 @@ BROKEN: dict[str, tuple[str, Callable[[], list[StreamEvent]], Expectation]] = {
 }
 
 
+# Breaks that rightly show under a second rule too: a missing task_id is both Q5 and a schema error.
+ALSO: dict[str, set[str]] = {"ws-token-without-task-id": {"M1"}}
+
+
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_stream_breaking_one_rule_reports_exactly_that_rule(case: str) -> None:
     rule, build, expect = BROKEN[case]
     violations = run(build(), expect)
-    assert rules(violations) == [rule], "\n".join(str(v) for v in violations)
+    assert sorted(set(rules(violations)) - ALSO.get(case, set())) == [rule], "\n".join(str(v) for v in violations)
+    assert rule in rules(violations)
     found = [v for v in violations if v.rule == rule]
     assert all(v.message and (v.received or v.expected) for v in found)
     assert all(str(v).startswith(rule + ":") for v in found)

@@ -91,6 +91,16 @@ class WsStreamValidator(StreamValidator, transport="ws"):
                 at=message.at,
                 index=index,
             )
+            if kind in ("token", "done", "error") and not isinstance(task_id, str):
+                # Q5 asks for the task_id on every message about a task: name it, not only the schema.
+                self._report(
+                    "Q5",
+                    f"a {kind} message carries no task_id",
+                    received=message.text,
+                    expected=f"task_id {' or '.join(sorted(self.expect.task_ids)) or 'of the task'}",
+                    at=message.at,
+                    index=index,
+                )
             return
         if kind == "connected":
             self._connected(payload, message.at, index, first)
