@@ -8,6 +8,7 @@ load users run it on every event; the readable error comes from the same validat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +46,30 @@ class MessageType:
 
     def first_error(self, payload: Any) -> str | None:
         """None when `payload` is valid, else a one-line description of the first problem."""
-        if self.validator.is_valid(payload):
-            return None
-        for error in self.validator.iter_errors(payload):
+        try:
+            if self.validator.is_valid(payload):
+                return None
+            errors = list(self.validator.iter_errors(payload))
+        except UnicodeEncodeError:
+            # A lone surrogate (Q4 reports it) cannot cross into the Rust validator: judge the rest.
+            return self.first_error(_without_surrogates(payload))
+        for error in errors:
             path = "/".join(str(p) for p in error.instance_path) or "(top)"
             return f"at {path}: {error.message}"
         return "invalid"  # pragma: no cover - is_valid and iter_errors agree
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 class MessageSchemas:
