@@ -86,3 +86,52 @@ def test_workers_shipped_deltas_merge_to_the_single_process_figures() -> None:
     for name in ("ttft", "itl", "tpot", "e2e"):
         a, b = getattr(merged, name), getattr(alone, name)
         assert (a.count, a.p50_us, a.p99_us, a.max_us) == (b.count, b.p50_us, b.p99_us, b.max_us)
+
+
+def test_no_gap_ends_at_a_snapshot_token() -> None:
+    o = outcome(tokens=5)
+    o.snapshot_index = 2  # a snapshot mid-stream: the wait before it is a join, not a gap
+    assert o.gaps_s == pytest.approx([0.020] * 3)
+    o.snapshot_index = 0  # the usual late join: the snapshot is the first token
+    assert o.gaps_s == pytest.approx([0.020] * 4)
+
+
+def test_late_joins_count_text_but_not_full_stream_tokens() -> None:
+    recorder = recorder_with_window()
+    recorder.record(outcome(tokens=6, text_chars=30))  # saw every token
+    recorder.record(outcome(tokens=3, text_chars=30, late_join=True, snapshot_index=0))  # joined late
+    level = level_result_from_wire(recorder.to_wire(), mode="ws", users=2, processes=1, window_s=2.0, ramp_s=0.0)
+    assert (level.chars, level.full_streams, level.full_stream_tokens, level.late_joins) == (60, 1, 6, 1)
+    assert level.chars_per_s == 30.0 and level.full_tokens_per_s == 3.0 and level.tokens_per_s == 4.5
+    assert level.late_join_share == 0.5
+
+
+def _ws_stream(contents: list[str]) -> StreamOutcome:
+    """Feed one WebSocket subscription (connected, tokens, done) through the follower."""
+    import json
+
+    from stagecheck.contracts.events import StreamClosed, WsMessage, WsOpened
+    from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
+    from stagecheck.load.stream_runs import _Follower
+
+    expect = Expectation(transport="ws", task_ids=frozenset({"t"}), project_id=1, stage_name="rewrite",
+                         task_filter="t", late_join=True)  # fmt: skip
+    follower = _Follower(StreamValidator(expect, Bounds()), StreamOutcome(started_at=0.0), late_join_possible=True)
+    follower.feed(WsOpened(at=0.01))
+    follower.feed(WsMessage(at=0.02, text=json.dumps({"type": "connected", "project_id": 1, "stage_name": "rewrite"})))
+    text = ""
+    for i, content in enumerate(contents):
+        text += content
+        message = {"type": "token", "content": content, "full_text": text, "task_id": "t"}
+        follower.feed(WsMessage(at=0.03 + 0.01 * i, text=json.dumps(message)))
+    follower.feed(WsMessage(at=0.2, text=json.dumps({"type": "done", "full_text": text, "task_id": "t"})))
+    follower.feed(StreamClosed(at=0.21, code=1000, by_client=True))
+    return follower.finish(0.22)
+
+
+def test_a_snapshot_token_marks_a_late_join() -> None:
+    live = _ws_stream(["tok0 ", "tok1 ", "tok2 ", "tok3 "])
+    late = _ws_stream(["tok0 tok1 tok2 ", "tok3 ", "tok4 "])
+    assert not live.violations and not late.violations
+    assert not live.late_join and live.text_chars == 20 and len(live.gaps_s) == 3
+    assert late.late_join and late.snapshot_index == 0 and late.text_chars == 25 and len(late.gaps_s) == 2

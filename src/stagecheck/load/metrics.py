@@ -24,7 +24,21 @@ _LOWEST_US = 1
 _HIGHEST_US = 3_600_000_000
 _DIGITS = 3
 HISTOGRAMS = ("ttft", "itl", "tpot", "e2e")
-_COUNTERS = ("streams", "completed", "failed", "incomplete", "task_errors", "tokens", "events", "good", "warmup")
+_COUNTERS = (
+    "streams",
+    "completed",
+    "failed",
+    "incomplete",
+    "task_errors",
+    "tokens",
+    "events",
+    "good",
+    "warmup",
+    "chars",  # characters of text (the last full_text) over completed streams
+    "full_streams",  # completed with done, having seen every token (not a late join)
+    "full_tokens",  # tokens of those streams
+    "late",  # WebSocket streams whose socket opened after the task began (W5 snapshot)
+)
 _MAX_EXAMPLES = 5
 
 
@@ -50,6 +64,11 @@ class StreamOutcome:
     violations: tuple[str, ...] = ()  # rule ids of error-level violations, one per rule
     warnings: tuple[str, ...] = ()
     message: str | None = None  # the first violation or failure, verbatim
+    text_chars: int = 0  # characters of the stream's text when it ended (its last full_text)
+    # A WebSocket that opened after the task began: its first token is the W5 snapshot,
+    # holding all text so far. No gap ends at the snapshot (ITL never spans the join).
+    late_join: bool = False
+    snapshot_index: int | None = None
 
     @property
     def tokens(self) -> int:
@@ -72,8 +91,12 @@ class StreamOutcome:
 
     @property
     def gaps_s(self) -> list[float]:
+        """Gaps between consecutive tokens; the one before a snapshot token (a join, not a gap) is left out."""
         times = self.token_times
-        return [b - a for a, b in itertools.pairwise(times)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        if self.snapshot_index is not None and 0 < self.snapshot_index <= len(gaps):
+            del gaps[self.snapshot_index - 1]
+        return gaps
 
     def meets(self, slo: Slo) -> bool:
         """Goodput: ended with done, broke no rule, and met every SLO that is set."""
@@ -112,8 +135,14 @@ class LevelRecorder:
             counters["incomplete"] += 1
         else:
             counters["completed"] += 1
+            counters["chars"] += outcome.text_chars
             if outcome.terminal == "error":
                 counters["task_errors"] += 1
+            elif not outcome.late_join:
+                counters["full_streams"] += 1
+                counters["full_tokens"] += outcome.tokens
+        if outcome.late_join:
+            counters["late"] += 1
         if outcome.failure is not None:
             self.failures[outcome.failure] += 1
         self.violations.update(outcome.violations)
@@ -214,6 +243,10 @@ def level_result_from_wire(
         tokens=c["tokens"],
         events=c["events"],
         good=c["good"],
+        chars=c["chars"],
+        full_streams=c["full_streams"],
+        full_stream_tokens=c["full_tokens"],
+        late_joins=c["late"],
         violations=dict(sorted(recorder.violations.items())),
         warnings=dict(sorted(recorder.warnings.items())),
         failures=dict(sorted(recorder.failures.items())),

@@ -26,12 +26,26 @@ from .metrics import StreamOutcome
 Clock = Callable[[], float]
 
 
-class _Follower:
-    """Feeds events to the validator and notes token and terminal arrival times."""
+# A first token this many times longer than any later one is a W5 snapshot (several tokens in one).
+SNAPSHOT_RATIO = 1.5
 
-    def __init__(self, validator: StreamValidator, outcome: StreamOutcome) -> None:
+
+class _Follower:
+    """Feeds events to the validator and notes token and terminal arrival times.
+
+    `late_join_possible` (WebSocket): the first token may be the W5 snapshot. The protocol
+    does not mark it, so it is told by its size: it holds all text so far, and is taken as a
+    snapshot when it is more than `SNAPSHOT_RATIO` times as long as the longest token after
+    it (or when the socket saw no token at all, only the terminal event of a task that ended).
+    """
+
+    def __init__(self, validator: StreamValidator, outcome: StreamOutcome, late_join_possible: bool = False) -> None:
         self.validator = validator
         self.outcome = outcome
+        self.late_join_possible = late_join_possible
+        self._text_len = 0
+        self._first_len = 0
+        self._longest_later = 0
 
     def feed(self, event: StreamEvent) -> None:
         self.validator.feed(event)
@@ -39,6 +53,13 @@ class _Follower:
         state = self.validator.primary
         if state.tokens > len(outcome.token_times):
             outcome.token_times.append(event.at)
+            text_len = len(state.full_text or "")
+            added = max(0, text_len - self._text_len)
+            self._text_len = text_len
+            if len(outcome.token_times) == 1:
+                self._first_len = added
+            elif added > self._longest_later:
+                self._longest_later = added
         if state.terminal is not None and outcome.terminal is None:
             outcome.terminal = state.terminal
             outcome.terminal_at = state.terminal_at
@@ -57,6 +78,13 @@ class _Follower:
         self.validator.finish(at)
         outcome = self.outcome
         outcome.events = self.validator.events
+        outcome.text_chars = len(self.validator.primary.full_text or "")
+        if self.late_join_possible and outcome.terminal is not None:
+            no_token = not outcome.token_times and outcome.terminal == "done"
+            bundled = len(outcome.token_times) >= 2 and self._first_len > SNAPSHOT_RATIO * self._longest_later
+            if no_token or bundled:
+                outcome.late_join = True
+                outcome.snapshot_index = 0 if outcome.token_times else None
         errors = [v for v in self.validator.violations if v.severity == "error"]
         outcome.violations = tuple(dict.fromkeys(v.rule for v in errors))
         outcome.warnings = tuple(dict.fromkeys(v.rule for v in self.validator.violations if v.severity == "warning"))
@@ -134,7 +162,7 @@ def run_ws_stream(client: httpx.Client, settings: StreamSettings, clock: Clock) 
         # The socket opens after the POST returned: the task may have begun (W5 snapshot).
         late_join=True,
     )
-    follower = _Follower(StreamValidator(expectation, _bounds(settings)), outcome)
+    follower = _Follower(StreamValidator(expectation, _bounds(settings)), outcome, late_join_possible=True)
 
     def terminal_seen(_event: StreamEvent) -> bool:
         return outcome.terminal is not None

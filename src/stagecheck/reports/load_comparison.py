@@ -72,7 +72,13 @@ def _concurrency(levels: list[LevelResult]) -> str:
     text = f"held up to {ok[-1].users} users" if ok else f"did not hold at {levels[0].users} users (the lowest level)"
     if ok and ok[-1] is not top:
         text += f"; at {top.users}: error rate {top.error_rate:.1%}, goodput {top.goodput:.1%}"
-    return text + f"; at {top.users}: {top.streams_per_s:.0f} streams/s, {top.tokens_per_s:.0f} tokens/s"
+    text += (
+        f"; at {top.users}: {top.streams_per_s:.0f} streams/s, {top.chars_per_s:.0f} chars/s of text, "
+        f"{top.tokens_per_s:.0f} tokens/s ({top.full_tokens_per_s:.0f} over streams that saw every token)"
+    )
+    if top.mode == "ws":
+        text += f", {top.late_join_share:.1%} of streams joined late (W5 snapshot)"
+    return text
 
 
 def _server_load(levels: list[LevelResult]) -> str:
@@ -110,5 +116,8 @@ DEFINITIONS = (
     "minus the request start; goodput = share of streams that ended with `done`, broke no rule and met "
     "every SLO. Times are kept in HDR histograms at microsecond resolution (3 significant digits), merged "
     "across Locust workers. Streams are counted once every user of a level is running (the ramp is "
-    "excluded); error rate = (failed + incomplete + task errors) / streams."
+    "excluded); error rate = (failed + incomplete + task errors) / streams. A WebSocket that opens after "
+    "its task began gets the W5 snapshot (one token holding all text so far), so tokens/s undercounts "
+    "WebSocket: chars/s (each completed stream's text) is the unit both modes share, tokens/s is also "
+    "given over the streams that saw every token, and ITL never spans a join (no gap ends at a snapshot)."
 )

@@ -83,6 +83,9 @@ def charts(results: LoadResults) -> list[str]:
     def tokens_per_s(level: LevelResult) -> float:
         return level.tokens_per_s
 
+    def chars_per_s(level: LevelResult) -> float:
+        return level.chars_per_s
+
     def streams_per_s(level: LevelResult) -> float:
         return level.streams_per_s
 
@@ -107,6 +110,14 @@ def charts(results: LoadResults) -> list[str]:
     out.append(
         line_chart(
             "Throughput: tokens/s", categories, _level_series(results, users, "tokens/s", tokens_per_s), "tokens/s"
+        )
+    )
+    out.append(
+        line_chart(
+            "Throughput: characters of text/s (both modes alike)",
+            categories,
+            _level_series(results, users, "chars/s", chars_per_s),
+            "chars/s",
         )
     )
     out.append(

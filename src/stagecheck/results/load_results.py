@@ -96,6 +96,12 @@ class LevelResult:
     tokens: int
     events: int
     good: int  # completed and met every SLO
+    # Throughput in a unit both modes share: a late WebSocket join gets one snapshot token
+    # holding all text so far, so its tokens undercount what it delivered; its text does not.
+    chars: int = 0  # characters of text (each completed stream's last full_text), summed
+    full_streams: int = 0  # streams that ended with done having seen every token (no late join)
+    full_stream_tokens: int = 0  # the tokens of those streams
+    late_joins: int = 0  # WebSocket streams that joined late (their first token was the W5 snapshot)
     violations: dict[str, int] = field(default_factory=dict)  # rule id -> streams that broke it
     warnings: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)  # failure kind -> streams
@@ -137,6 +143,21 @@ class LevelResult:
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def chars_per_s(self) -> float:
+        """Characters of text delivered per second (completed streams): comparable across modes."""
+        return self.chars / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def full_tokens_per_s(self) -> float:
+        """Tokens per second counted only over streams that saw every token."""
+        return self.full_stream_tokens / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def late_join_share(self) -> float:
+        """Share of streams that joined late (WebSocket; always 0 for SSE)."""
+        return self.late_joins / self.streams if self.streams else 0.0
 
     @property
     def server_cpu_ms_per_stream(self) -> float | None:
@@ -241,6 +262,9 @@ class LoadResults:
                 "goodput": level.goodput,
                 "streams_per_s": level.streams_per_s,
                 "tokens_per_s": level.tokens_per_s,
+                "chars_per_s": level.chars_per_s,
+                "full_tokens_per_s": level.full_tokens_per_s,
+                "late_join_share": level.late_join_share,
                 "server_cpu_ms_per_stream": level.server_cpu_ms_per_stream,
                 "server_rss_per_user_kib": level.server_rss_per_user_kib,
             }
