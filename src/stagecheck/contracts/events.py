@@ -9,6 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def header_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The first value of header `name` (any case) among lower-cased (name, value) pairs; None if absent."""
+    name = name.lower()
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSent:
     """The request that opens the stream left the client (start of TTFT and Q6)."""
@@ -25,11 +34,7 @@ class ResponseHead:
     headers: tuple[tuple[str, str], ...] = ()
 
     def header(self, name: str) -> str | None:
-        name = name.lower()
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return header_value(self.headers, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json as jsonlib
 from dataclasses import dataclass
 
+from stagecheck.contracts.events import header_value
+
 
 @dataclass(frozen=True, slots=True)
 class HttpExchange:
@@ -21,11 +23,7 @@ class HttpExchange:
     error: str | None = None
 
     def header(self, name: str) -> str | None:
-        name = name.lower()
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return header_value(self.headers, name)
 
 
 def parse_json(content_type: str | None, body: bytes) -> object | None:
