@@ -2,87 +2,114 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
 import click
 
 from stagecheck.mock_server.cluster import ScaleOptions, serve_scaled
 from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.server import serve
 
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class MockOption:
+    """One option of `stagecheck mock`; its default, unless None, is shown in the help."""
+
+    name: str
+    help: str
+    default: str | int | float | None = None
+    type: click.ParamType | None = None
+    dest: str | None = None  # the parameter's name, where it is not the option's
+    multiple: bool = False
+    flag: bool = False
+
+
+MOCK_OPTIONS: tuple[MockOption, ...] = (
+    MockOption("--host", "Interface to bind (loopback by default).", "127.0.0.1"),
+    MockOption("--port", "Port to bind.", 8000, click.IntRange(0, 65535)),
+    MockOption("--tokens", "Tokens per task.", 12, click.IntRange(0, 100_000)),
+    MockOption("--token-delay-ms", "Delay between tokens, ms.", 20.0, click.FloatRange(0, 60_000)),
+    MockOption("--first-token-delay-ms", "Delay before the first token, ms.", 0.0, click.FloatRange(0, 600_000)),
+    MockOption(
+        "--legacy-phase", "Phase of the legacy rewrite_stream endpoint.", "compat", click.Choice(["compat", "removed"])
+    ),
+    MockOption("--auth-token", "Require this bearer token (HTTP) / ?token= (WebSocket)."),
+    MockOption(
+        "--cors-origin", "Allow this browser origin (repeatable; * for any).", dest="cors_origins", multiple=True
+    ),
+    MockOption(
+        "--heartbeat-s",
+        "Send WebSocket heartbeats and SSE keep-alive comments after this many idle seconds (default: never).",
+        type=click.FloatRange(0, min_open=True),
+    ),
+    MockOption(
+        "--retention-s",
+        "Seconds an ended task stays visible (task-status, late subscribers).",
+        60.0,
+        click.FloatRange(0),
+    ),
+    MockOption(
+        "--broker",
+        "Where tasks live: memory (one process), or a Redis URL redis://host:port/db shared by every process.",
+        "memory",
+    ),
+    MockOption(
+        "--workers",
+        "uvicorn worker processes on one socket (more than 1 needs --broker redis://...).",
+        1,
+        click.IntRange(1, 256),
+    ),
+    MockOption(
+        "--executor",
+        "Who produces the tokens: the web process, or a Celery worker process (needs --broker redis://...).",
+        "inline",
+        click.Choice(["inline", "celery"]),
+    ),
+    MockOption(
+        "--redis-prefix",
+        "Prefix of every Redis key and channel of this mock (several mocks can share a Redis).",
+        "stagecheck:",
+    ),
+    MockOption(
+        "--celery-concurrency",
+        "Celery worker threads: concurrent tasks; more wait in PENDING, as with a busy real worker.",
+        16,
+        click.IntRange(1, 10_000),
+    ),
+    MockOption("--quiet", "No per-request log lines.", flag=True),
+)
+
+
+def click_option(option: MockOption) -> Callable[[FC], FC]:
+    """The click option for one entry of MOCK_OPTIONS."""
+    kwargs: dict[str, Any] = {"help": option.help}
+    if option.flag:
+        kwargs["is_flag"] = True
+    elif option.multiple:
+        kwargs["multiple"] = True
+    else:
+        kwargs["default"] = option.default
+        if option.default is not None:
+            kwargs["show_default"] = True
+    if option.type is not None:
+        kwargs["type"] = option.type
+    names = (option.name, option.dest) if option.dest else (option.name,)
+    return click.option(*names, **kwargs)
+
+
+def mock_options(function: FC) -> FC:
+    """Every option of MOCK_OPTIONS, in its order."""
+    for option in reversed(MOCK_OPTIONS):
+        function = click_option(option)(function)
+    return function
+
 
 @click.command("mock")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
-@click.option("--tokens", default=12, show_default=True, type=click.IntRange(0, 100_000), help="Tokens per task.")
-@click.option(
-    "--token-delay-ms",
-    default=20.0,
-    show_default=True,
-    type=click.FloatRange(0, 60_000),
-    help="Delay between tokens, ms.",
-)
-@click.option(
-    "--first-token-delay-ms",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 600_000),
-    help="Delay before the first token, ms.",
-)
-@click.option(
-    "--legacy-phase",
-    default="compat",
-    show_default=True,
-    type=click.Choice(["compat", "removed"]),
-    help="Phase of the legacy rewrite_stream endpoint.",
-)
-@click.option("--auth-token", default=None, help="Require this bearer token (HTTP) / ?token= (WebSocket).")
-@click.option("--cors-origin", "cors_origins", multiple=True, help="Allow this browser origin (repeatable; * for any).")
-@click.option(
-    "--heartbeat-s",
-    default=None,
-    type=click.FloatRange(0, min_open=True),
-    help="Send WebSocket heartbeats and SSE keep-alive comments after this many idle seconds (default: never).",
-)
-@click.option(
-    "--retention-s",
-    default=60.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Seconds an ended task stays visible (task-status, late subscribers).",
-)
-@click.option(
-    "--broker",
-    default="memory",
-    show_default=True,
-    help="Where tasks live: memory (one process), or a Redis URL redis://host:port/db shared by every process.",
-)
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 256),
-    help="uvicorn worker processes on one socket (more than 1 needs --broker redis://...).",
-)
-@click.option(
-    "--executor",
-    default="inline",
-    show_default=True,
-    type=click.Choice(["inline", "celery"]),
-    help="Who produces the tokens: the web process, or a Celery worker process (needs --broker redis://...).",
-)
-@click.option(
-    "--redis-prefix",
-    default="stagecheck:",
-    show_default=True,
-    help="Prefix of every Redis key and channel of this mock (several mocks can share a Redis).",
-)
-@click.option(
-    "--celery-concurrency",
-    default=16,
-    show_default=True,
-    type=click.IntRange(1, 10_000),
-    help="Celery worker threads: concurrent tasks; more wait in PENDING, as with a busy real worker.",
-)
-@click.option("--quiet", is_flag=True, help="No per-request log lines.")
+@mock_options
 def command(
     host: str,
     port: int,
