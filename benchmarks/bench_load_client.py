@@ -15,16 +15,16 @@ Writes benchmarks/results/load_client.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import platform
 import resource
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import websockets
+from _common import command_of, parse_pacing, prefer_of, write_results
 
 from stagecheck.load.config import StreamSettings, SweepConfig, ws_url_for
 from stagecheck.load.sweep import run_sweep
@@ -32,6 +32,14 @@ from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.embedded import EmbeddedMock
 
 RESULTS = Path(__file__).parent / "results" / "load_client.json"
+# The options, in the order --help and the report's command line show them, with their defaults.
+OPTIONS: dict[str, int | float] = {
+    "--users": 20,
+    "--seconds": 8.0,
+    "--tokens": 200,
+    "--delay-ms": 1.0,
+    "--first-delay-ms": 300.0,
+}
 
 
 def _cpu_s() -> float:
@@ -39,18 +47,24 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _raw_sse(base_url: str, prefer: str, users: int, seconds: float) -> dict[str, float]:
-    url = f"{base_url}/api/v1/projects/projects/1/execute-stage/"
-    body = {"stage_name": "rewrite", "input_data": {"original_text": "benchmark"}, "use_streaming": True}
+def _execute(base_url: str, streaming: bool) -> tuple[str, dict[str, object]]:
+    """The execute-stage URL and a task body for it."""
+    body = {"stage_name": "rewrite", "input_data": {"original_text": "benchmark"}, "use_streaming": streaming}
+    return f"{base_url}/api/v1/projects/projects/1/execute-stage/", body
+
+
+async def _raw(
+    users: int, seconds: float, one_stream: Callable[[httpx.AsyncClient], Awaitable[int]]
+) -> dict[str, float]:
+    """`users` raw clients, each running `one_stream` (which counts its events) until `seconds` are up."""
     events = streams = 0
     end = time.perf_counter() + seconds
 
     async def user(client: httpx.AsyncClient) -> None:
         nonlocal events, streams
         while time.perf_counter() < end:
-            async with client.stream("POST", url, json=body, headers={"Prefer": prefer}) as response:
-                async for chunk in response.aiter_raw():
-                    events += chunk.count(b"\n\n")
+            counted = await one_stream(client)  # awaited first: `events += await ...` would lose the others' counts
+            events += counted
             streams += 1
 
     cpu, start = _cpu_s(), time.perf_counter()
@@ -58,32 +72,37 @@ async def _raw_sse(base_url: str, prefer: str, users: int, seconds: float) -> di
         await asyncio.gather(*(user(c) for _ in range(users)))
     wall = time.perf_counter() - start
     return {"events": events, "streams": streams, "seconds": wall, "cpu_s": _cpu_s() - cpu}
+
+
+async def _raw_sse(base_url: str, prefer: str, users: int, seconds: float) -> dict[str, float]:
+    url, body = _execute(base_url, streaming=True)
+
+    async def one_stream(client: httpx.AsyncClient) -> int:
+        events = 0
+        async with client.stream("POST", url, json=body, headers={"Prefer": prefer}) as response:
+            async for chunk in response.aiter_raw():
+                events += chunk.count(b"\n\n")
+        return events
+
+    return await _raw(users, seconds, one_stream)
 
 
 async def _raw_ws(base_url: str, ws_url: str, prefer: str, users: int, seconds: float) -> dict[str, float]:
-    url = f"{base_url}/api/v1/projects/projects/1/execute-stage/"
-    body = {"stage_name": "rewrite", "input_data": {"original_text": "benchmark"}, "use_streaming": False}
-    events = streams = 0
-    end = time.perf_counter() + seconds
+    url, body = _execute(base_url, streaming=False)
 
-    async def user(client: httpx.AsyncClient) -> None:
-        nonlocal events, streams
-        while time.perf_counter() < end:
-            answer = await client.post(url, json=body, headers={"Prefer": prefer})
-            task_id = answer.json()["task_id"]
-            socket_url = f"{ws_url}/ws/projects/1/stage/rewrite/?task_id={task_id}"
-            async with websockets.connect(socket_url, proxy=None) as ws:
-                async for message in ws:
-                    events += 1
-                    if isinstance(message, str) and ('"done"' in message or '"error"' in message):
-                        break
-            streams += 1
+    async def one_stream(client: httpx.AsyncClient) -> int:
+        events = 0
+        answer = await client.post(url, json=body, headers={"Prefer": prefer})
+        task_id = answer.json()["task_id"]
+        socket_url = f"{ws_url}/ws/projects/1/stage/rewrite/?task_id={task_id}"
+        async with websockets.connect(socket_url, proxy=None) as ws:
+            async for message in ws:
+                events += 1
+                if isinstance(message, str) and ('"done"' in message or '"error"' in message):
+                    break
+        return events
 
-    cpu, start = _cpu_s(), time.perf_counter()
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=users * 2), trust_env=False) as c:
-        await asyncio.gather(*(user(c) for _ in range(users)))
-    wall = time.perf_counter() - start
-    return {"events": events, "streams": streams, "seconds": wall, "cpu_s": _cpu_s() - cpu}
+    return await _raw(users, seconds, one_stream)
 
 
 def _locust(mock: EmbeddedMock, mode: str, prefer: str, users: int, seconds: float) -> dict[str, float]:
@@ -102,15 +121,9 @@ def _locust(mock: EmbeddedMock, mode: str, prefer: str, users: int, seconds: flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--tokens", type=int, default=200)
-    parser.add_argument("--delay-ms", type=float, default=1.0)
-    parser.add_argument("--first-delay-ms", type=float, default=300.0)
-    args = parser.parse_args()
+    args = parse_pacing(__doc__, OPTIONS)
     # Paced just enough that a WebSocket opened after the POST sees the tokens live (W5).
-    prefer = f"tokens={args.tokens}, delay-ms={args.delay_ms:g}, first-delay-ms={args.first_delay_ms:g}"
+    prefer = prefer_of(args)
     figures: dict[str, dict[str, dict[str, float]]] = {}
     with EmbeddedMock(MockConfig(), mode="process") as mock:
         for mode in ("sse", "ws"):
@@ -122,8 +135,7 @@ def main() -> None:
             figures[mode] = {"raw_asyncio": raw, "locust_worker": locust}
     report: dict[str, object] = {
         "what": "events/s consumed by one Locust worker process vs a raw asyncio client, same embedded mock",
-        "command": f"benchmarks/bench_load_client.py --users {args.users} --seconds {args.seconds:g} "
-        f"--tokens {args.tokens} --delay-ms {args.delay_ms:g} --first-delay-ms {args.first_delay_ms:g}",
+        "command": command_of(__file__, args, OPTIONS),
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "prefer": prefer,
         "users": args.users,
@@ -148,9 +160,7 @@ def main() -> None:
             "locust_over_raw_events_per_s": ratio,
             "locust_over_raw_events_per_cpu_s": ratio_cpu,
         }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, report)
 
 
 if __name__ == "__main__":

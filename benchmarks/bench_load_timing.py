@@ -16,8 +16,6 @@ Writes benchmarks/results/load_timing.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import socket
 import subprocess
@@ -26,6 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import command_of, parse_pacing, prefer_of, write_results
 
 from stagecheck.load.config import StreamSettings, SweepConfig, ws_url_for
 from stagecheck.load.sweep import run_sweep
@@ -35,6 +34,14 @@ from stagecheck.results.load_results import LevelResult
 
 RESULTS = Path(__file__).parent / "results" / "load_timing.json"
 TOY_SERVER = Path(__file__).parent.parent / "tests" / "load" / "toy_server.py"
+# The options, in the order --help and the report's command line show them, with their defaults.
+OPTIONS: dict[str, int | float] = {
+    "--users": 100,
+    "--seconds": 10.0,
+    "--first-delay-ms": 300.0,
+    "--delay-ms": 100.0,
+    "--tokens": 10,
+}
 
 
 def _start_toy() -> tuple[subprocess.Popen[bytes], str]:
@@ -79,15 +86,9 @@ def _row(server: str, level: LevelResult, first_ms: float, delay_ms: float) -> d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--first-delay-ms", type=float, default=300.0)
-    parser.add_argument("--delay-ms", type=float, default=100.0)
-    parser.add_argument("--tokens", type=int, default=10)
-    args = parser.parse_args()
+    args = parse_pacing(__doc__, OPTIONS)
     load_before = list(os.getloadavg())
-    prefer = f"tokens={args.tokens}, delay-ms={args.delay_ms:g}, first-delay-ms={args.first_delay_ms:g}"
+    prefer = prefer_of(args)
     rows = []
 
     def sweep(base_url: str, pid: int, mode: str, processes: int) -> LevelResult:
@@ -139,14 +140,11 @@ def main() -> None:
         "what": "p50 TTFT / inter-token gap against the truth (toy: sent times; mock: nominal), 1 vs 2 processes",
         "load_average_before": load_before,
         "load_average_after": list(os.getloadavg()),
-        "command": f"benchmarks/bench_load_timing.py --users {args.users} --seconds {args.seconds:g} "
-        f"--first-delay-ms {args.first_delay_ms:g} --delay-ms {args.delay_ms:g} --tokens {args.tokens}",
+        "command": command_of(__file__, args, OPTIONS),
         "prefer": prefer,
         "rows": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, report)
 
 
 if __name__ == "__main__":
