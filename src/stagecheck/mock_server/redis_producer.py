@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .broker import encode
-from .redis_wire import BROKER_UNAVAILABLE, FrameKind, RedisKeys, pack_frame, seq_of
+from .redis_wire import BROKER_UNAVAILABLE, FrameKind, RedisKeys, hash_identity, pack_frame, seq_of
 
 RUNNING_TTL_S = 6 * 3600.0  # a task that runs longer is taken for dead (its producer vanished)
 
@@ -121,12 +121,10 @@ class TaskProgress:
     def from_hash(
         cls, keys: RedisKeys, task_id: str, fields: Mapping[Any, Any], retention_s: float
     ) -> TaskProgress | None:
-        try:
-            project_id = int(fields[b"project_id"])
-            stage_name = fields[b"stage_name"].decode()
-            status = fields[b"status"].decode()
-        except (KeyError, ValueError):
+        identity = hash_identity(fields)
+        if identity is None:
             return None
+        project_id, stage_name, status = identity
         progress = cls(keys, task_id, project_id, stage_name, retention_s, status)
         progress.full_text = fields.get(b"full_text", b"").decode()
         progress.seq = seq_of(fields)

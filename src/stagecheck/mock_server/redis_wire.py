@@ -74,14 +74,20 @@ def unpack_frame(data: bytes) -> Frame | None:
     return Frame(task_id, number, kind, body)  # type: ignore[arg-type]  # checked just above
 
 
-def record_from_hash(task_id: str, fields: Mapping[Any, Any]) -> TaskRecord | None:
-    """A TaskRecord from HGETALL's answer; None for a missing (expired) or partial hash."""
+def hash_identity(fields: Mapping[Any, Any]) -> tuple[int, str, str] | None:
+    """(project id, stage name, status) of a task hash from HGETALL; None for a missing or partial hash."""
     try:
-        project_id = int(fields[b"project_id"])
-        stage_name = fields[b"stage_name"].decode()
-        status = fields[b"status"].decode()
+        return int(fields[b"project_id"]), fields[b"stage_name"].decode(), fields[b"status"].decode()
     except (KeyError, ValueError):
         return None
+
+
+def record_from_hash(task_id: str, fields: Mapping[Any, Any]) -> TaskRecord | None:
+    """A TaskRecord from HGETALL's answer; None for a missing (expired) or partial hash."""
+    identity = hash_identity(fields)
+    if identity is None:
+        return None
+    project_id, stage_name, status = identity
     error = fields.get(b"error")
     terminal = fields.get(b"terminal")
     ended_at = fields.get(b"ended_at")
