@@ -18,6 +18,8 @@ from pathlib import Path
 import click
 
 from stagecheck.errors import ConfigError, StagecheckError
+from stagecheck.load.capacity import CapacitySearch, run_capacity
+from stagecheck.load.capacity import estimate as capacity_estimate
 from stagecheck.load.config import (
     StreamSettings,
     SweepConfig,
@@ -35,6 +37,9 @@ from stagecheck.results.load_results import LevelResult, LoadResults, Slo
 
 # Seconds a level costs besides its hold (starting Locust, the ramp, the drain), for the estimate only.
 LEVEL_OVERHEAD_S = 5.0
+# --duration when none is given: a sweep holds each level 30 s, a capacity search (many levels) 8 s.
+DEFAULT_DURATION = "30s"
+CAPACITY_DURATION = "8s"
 
 
 def parse_slo(text: str) -> Slo:
@@ -109,10 +114,38 @@ def expand_modes(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "users_text",
     default="50,200,1000",
     show_default=True,
-    help="Concurrency levels (users), comma-separated.",
+    help="Concurrency levels (users), comma-separated; with --find-capacity the first is where the search starts.",
 )
 @click.option(
-    "--duration", default="30s", show_default=True, help="How long each level is held after its ramp, e.g. 30s, 2m."
+    "--duration",
+    default=None,
+    help="How long each level is held after its ramp, e.g. 30s, 2m (default 30s; 8s with --find-capacity).",
+)
+@click.option(
+    "--find-capacity",
+    is_flag=True,
+    help="Search the most users each mode holds (x2 from the first --users level, then bisection): "
+    "within --slo, the gate's limits and --max-users.",
+)
+@click.option(
+    "--max-users",
+    type=click.IntRange(1),
+    default=2000,
+    show_default=True,
+    help="With --find-capacity: the most users a level may have.",
+)
+@click.option(
+    "--max-time",
+    default="9m",
+    show_default=True,
+    help="With --find-capacity: start no level that would end later than this duration (9m, 300s ...).",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(1, 100),
+    default=12,
+    show_default=True,
+    help="With --find-capacity: the most levels tried per mode (retries with more processes included).",
 )
 @click.option(
     "--spawn-rate",
@@ -200,7 +233,7 @@ def command(
     base_url: str | None,
     modes: str,
     users_text: str,
-    duration: str,
+    duration: str | None,
     spawn_rate: float | None,
     processes: int,
     gate_file: Path | None,
@@ -219,12 +252,17 @@ def command(
     master_bind_port: int = 5557,
     workers_timeout: str = "2m",
     embedded_mock: bool = False,
+    find_capacity: bool = False,
+    max_users: int = 2000,
+    max_time: str = "9m",
+    max_steps: int = 12,
 ) -> None:
     """Sweep concurrency levels in SSE and WebSocket mode; measure TTFT, inter-token gaps, E2E.
 
     Each level is ramped, then held for --duration; every stream is checked against the
     protocol rules. Writes results.json, index.html and summary.md to --report-dir. Without
-    --gate, any violation or failed/incomplete stream fails the run (exit 1).
+    --gate, any violation or failed/incomplete stream fails the run (exit 1). With
+    --find-capacity, each mode's knee is searched instead (the gate's min_capacity judges it).
     """
     # Everything the user typed is checked before anything starts (no mock, no Locust yet).
     gate = load_gate(gate_file) if gate_file else None
@@ -232,13 +270,22 @@ def command(
     workers_timeout_s = parse_duration(workers_timeout, "--workers-timeout")
     mode_list = parse_modes(modes)
     levels = parse_levels(users_text)
-    duration_s = parse_duration(duration)
+    duration_s = parse_duration(duration or (CAPACITY_DURATION if find_capacity else DEFAULT_DURATION))
     slo = parse_slo(slo_text)
     if expect_workers and processes > 1:
         raise ConfigError("--processes and --expect-workers exclude each other: workers run here or elsewhere")
+    search: CapacitySearch | None = None
+    if find_capacity:
+        if expect_workers:
+            raise ConfigError("--find-capacity runs its load here: it cannot be used with --expect-workers")
+        search = CapacitySearch(
+            start_users=levels[0],
+            max_users=max_users,
+            max_time_s=parse_duration(max_time, "--max-time"),
+            max_steps=max_steps,
+        )
     if token is None:
         token = os.environ.get("STAGECHECK_TOKEN")
-    click.echo(f"stagecheck load: {estimate(mode_list, levels, duration_s)}", err=True)
     stream = StreamSettings(
         base_url=(base_url or "http://127.0.0.1").rstrip("/"),
         ws_url=ws_url_for(base_url or "http://127.0.0.1"),
@@ -265,6 +312,10 @@ def command(
         master_bind_port=master_bind_port,
         workers_timeout_s=workers_timeout_s,
     )
+    if search is not None:
+        click.echo(f"stagecheck load: {capacity_estimate(config, search)}", err=True)
+    else:
+        click.echo(f"stagecheck load: {estimate(mode_list, levels, duration_s)}", err=True)
     with ExitStack() as stack:
         try:
             if base_url is None:
@@ -283,7 +334,12 @@ def command(
                     err=True,
                 )
             line = ProgressLine()
-            results = run_sweep(config, progress=line, on_level=line.level_done)
+            if search is not None:
+                results = run_capacity(config, search, gate, progress=line, on_level=line.level_done)
+                for found in results.capacity:
+                    click.echo(f"  capacity {found.mode.upper()}: knee {found.knee} users. {found.note}", err=True)
+            else:
+                results = run_sweep(config, progress=line, on_level=line.level_done)
         except WorkersMissing as exc:
             # Exit 2 with one line (the CLI's); the levels measured before are still reported.
             if exc.partial is not None:

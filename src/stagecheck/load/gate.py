@@ -3,6 +3,8 @@
 A gate file is TOML. Limits are `max_<metric>` or `min_<metric>` keys; `[limits]` holds
 them for every mode and level, `[limits.sse]` / `[limits.ws]` for one mode, and
 `[limits.sse.1000]` for one mode at one level (the most specific table wins, key by key).
+`min_capacity` (`--find-capacity`: the knee, most users that held) goes in `[limits]` or
+`[limits.<mode>]`, and `capacity` in `[baseline]`.
 `[baseline]` gives the regression each metric may show against `--baseline`: `"20%"`
 (relative), `"20%+2"` (relative plus absolute, in the metric's unit) or a number
 (absolute). The default gate (no file, or keys a file leaves out) fails any contract
@@ -58,6 +60,10 @@ METRICS: dict[str, tuple[Callable[[LevelResult], float | None], bool]] = {
 
 DEFAULT_LIMITS: dict[str, float] = {"max_violations": 0, "max_error_rate": 0.0}
 
+# `--find-capacity`: the knee of each mode (most users that held). `min_capacity` may be set in
+# [limits] or [limits.<mode>]; `capacity` in [baseline] bounds its regression.
+CAPACITY_METRIC = "capacity"
+
 # Used when --baseline is given and the gate file has no [baseline] table.
 DEFAULT_REGRESSIONS: dict[str, str | float] = {
     "ttft_p95_ms": "25%+2",
@@ -66,6 +72,7 @@ DEFAULT_REGRESSIONS: dict[str, str | float] = {
     "error_rate": 0.01,
     "goodput": 0.05,
     "tokens_per_s": "20%",
+    CAPACITY_METRIC: "25%",  # a knee is known to about one bisection step (10 %) and moves with noise
 }
 
 _ALLOWANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*(?:\+\s*(\d+(?:\.\d+)?))?\s*$")
@@ -120,10 +127,13 @@ def _check_limits(table: Mapping[str, Any], where: str, file: str) -> dict[str, 
     out: dict[str, float] = {}
     for key, value in table.items():
         bound, _, metric = key.partition("_")
-        if bound not in ("max", "min") or metric not in METRICS:
+        if key == f"min_{CAPACITY_METRIC}" and where.count(".") == 2:
+            raise ConfigError(f"{file}: {where} {key}: min_capacity belongs in [limits] or [limits.<mode>]")
+        if bound not in ("max", "min") or (metric not in METRICS and key != f"min_{CAPACITY_METRIC}"):
             known = ", ".join(sorted(METRICS))
             raise ConfigError(
-                f"{file}: {where} {key!r} is not a limit; write max_<metric> or min_<metric>, metrics: {known}"
+                f"{file}: {where} {key!r} is not a limit; write max_<metric> or min_<metric>, metrics: {known} "
+                "(and min_capacity)"
             )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{file}: {where} {key} = {value!r} must be a number")
@@ -159,8 +169,9 @@ def load_gate(path: str | Path) -> Gate:
         regressions = default_gate().regressions
     else:
         for metric in raw_baseline:
-            if metric not in METRICS:
-                raise ConfigError(f"{file}: [baseline] {metric!r} is not a metric; known: {', '.join(sorted(METRICS))}")
+            if metric not in METRICS and metric != CAPACITY_METRIC:
+                known = ", ".join(sorted([*METRICS, CAPACITY_METRIC]))
+                raise ConfigError(f"{file}: [baseline] {metric!r} is not a metric; known: {known}")
         regressions = {m: Allowance.parse(m, v, file) for m, v in raw_baseline.items()}
     return Gate(limits, per_mode, per_level, regressions, file)
 
@@ -173,10 +184,19 @@ def judge(
 ) -> GateOutcome:
     """Every breach of the gate's limits and of the baseline's allowances, level by level."""
     gate = gate or default_gate()
+    if results.capacity:
+        # A capacity search fails levels on purpose: only the knees are judged.
+        return GateOutcome(
+            breaches=tuple(_judge_capacity(results, gate, baseline)),
+            gate_file=gate.file,
+            baseline_file=baseline_file,
+        )
     breaches: list[Breach] = []
     for level in results.levels:
         for key, limit in sorted(gate.limits_for(level.mode, level.users).items()):
             bound, _, metric = key.partition("_")
+            if metric == CAPACITY_METRIC:
+                continue
             value = METRICS[metric][0](level)
             if value is None:
                 continue
@@ -191,6 +211,8 @@ def judge(
         if base_level is None:
             continue
         for metric, allowance in sorted(gate.regressions.items()):
+            if metric == CAPACITY_METRIC:
+                continue
             reader, higher_is_worse = METRICS[metric]
             value, base = reader(level), reader(base_level)
             if value is None or base is None:
@@ -205,6 +227,36 @@ def judge(
         gate_file=gate.file,
         baseline_file=baseline_file,
     )
+
+
+def _judge_capacity(results: LoadResults, gate: Gate, baseline: LoadResults | None) -> list[Breach]:
+    """min_capacity per mode, and the knee's regression against a baseline's capacity section."""
+    breaches: list[Breach] = []
+    key = f"min_{CAPACITY_METRIC}"
+    for found in results.capacity:
+        detail = found.limiting.text if found.limiting is not None else (found.stopped_by or "")
+        if found.client_limited:
+            detail += "; the load client was saturated: the limit may be the client's"
+        limit = gate.per_mode.get(found.mode, {}).get(key, gate.limits.get(key))
+        if limit is not None and found.knee < limit:
+            breaches.append(Breach(found.mode, found.knee, key, float(found.knee), limit, "gate", detail))
+        allowance = gate.regressions.get(CAPACITY_METRIC)
+        base = baseline.capacity_for(found.mode) if baseline is not None else None
+        if allowance is not None and base is not None:
+            floor = allowance.limit(float(base.knee), higher_is_worse=False)
+            if found.knee < floor:
+                breaches.append(
+                    Breach(
+                        found.mode,
+                        found.knee,
+                        CAPACITY_METRIC,
+                        float(found.knee),
+                        floor,
+                        "baseline",
+                        f"baseline knee {base.knee}; {detail}",
+                    )
+                )
+    return breaches
 
 
 def _defaults_kept(gate: Gate, level: LevelResult) -> set[str]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from stagecheck.results.load_results import LevelResult, LoadResults
 
+from .load_capacity import knee_text
+
 # A level "held" when nothing failed or broke a rule and at least this share met the SLOs.
 HELD_GOODPUT = 0.95
 
@@ -96,11 +98,33 @@ def _server_load(levels: list[LevelResult]) -> str:
     return "; ".join(parts)
 
 
+def _capacity_or_concurrency(results: LoadResults, mode: str, levels: list[LevelResult]) -> str:
+    found = results.capacity_for(mode)
+    if found is None:
+        return _concurrency(levels)
+    return knee_text(found)
+
+
+def _at_knee(results: LoadResults, mode: str, levels: list[LevelResult]) -> list[LevelResult]:
+    """A capacity search tries many levels: the real-time and load rows show the knee's (its last try)."""
+    found = results.capacity_for(mode)
+    if found is None:
+        return levels
+    return [level for level in levels if level.users == found.knee][-1:]
+
+
 def comparison_rows(results: LoadResults) -> list[ComparisonRow]:
     sse, ws = _levels(results, "sse"), _levels(results, "ws")
+    sse, ws = _at_knee(results, "sse", sse), _at_knee(results, "ws", ws)
     rows = [
         ComparisonRow("real-time", _real_time(sse), _real_time(ws), "high / high", True),
-        ComparisonRow("concurrency", _concurrency(sse), _concurrency(ws), "limited / excellent", True),
+        ComparisonRow(
+            "concurrency",
+            _capacity_or_concurrency(results, "sse", sse),
+            _capacity_or_concurrency(results, "ws", ws),
+            "limited / excellent",
+            True,
+        ),
         ComparisonRow("server load", _server_load(sse), _server_load(ws), "higher / lower", True),
     ]
     rows += [ComparisonRow(prop, s, w, f"{s} / {w}", False) for prop, s, w in GUIDE_ROWS]

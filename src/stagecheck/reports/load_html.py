@@ -11,6 +11,7 @@ from html import escape
 
 from stagecheck.results.load_results import Distribution, LevelResult, LoadResults
 
+from .load_capacity import CAPACITY_COLUMNS, STEP_COLUMNS, capacity_chart, capacity_rows, step_rows
 from .load_comparison import DEFINITIONS, comparison_rows
 from .load_markdown import verdict
 from .load_tables import LEVEL_COLUMNS, failures_text, level_row
@@ -190,6 +191,13 @@ def render_html(results: LoadResults) -> str:
         parts.append("<h2>Gate breaches</h2><ul>")
         parts += [f"<li>{escape(str(b))}</li>" for b in results.gate.breaches]
         parts.append("</ul>")
+    if results.capacity:
+        parts.append("<h2>Capacity: the most users each mode held</h2>")
+        parts.append(_table(CAPACITY_COLUMNS, capacity_rows(results)))
+        parts += [f'<p class="note">{escape(found.note)}</p>' for found in results.capacity if found.note]
+        parts.append('<div class="charts">' + capacity_chart(results) + "</div>")
+        parts.append("<h3>Every level the search tried</h3>")
+        parts.append(_table(STEP_COLUMNS, step_rows(results)))
     parts.append("<h2>The guide's comparison table, measured</h2>")
     rows = [
         [r.prop, r.sse, r.ws, r.guide + ("" if r.measured else " (the guide's words; not measured)")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stagecheck.results.load_results import LoadResults
 
+from .load_capacity import CAPACITY_COLUMNS, capacity_rows
 from .load_comparison import DEFINITIONS, comparison_rows
 from .load_tables import LEVEL_COLUMNS, failures_text, level_row
 
@@ -48,6 +49,12 @@ def render_markdown(results: LoadResults) -> str:
     if results.gate is not None and results.gate.breaches:
         lines += ["## Breaches", ""]
         lines += [f"- {breach}" for breach in results.gate.breaches]
+        lines.append("")
+    if results.capacity:
+        lines += ["## Capacity: the most users each mode held", ""]
+        lines += _table(CAPACITY_COLUMNS, capacity_rows(results))
+        lines.append("")
+        lines += [f"- {found.note}" for found in results.capacity if found.note]
         lines.append("")
     lines += ["## The guide's comparison, measured", ""]
     rows = [

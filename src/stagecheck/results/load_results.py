@@ -209,6 +209,45 @@ class GateOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Broken:
+    """One figure that did not hold at a level of a capacity search."""
+
+    metric: str  # "violations", "error_rate", "ttft_p95_ms" (an SLO), or a gate limit's metric
+    value: float
+    limit: float
+    text: str  # for people: "TTFT p95 1234 ms > SLO 1000 ms"
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityStep:
+    """One level a capacity search tried."""
+
+    users: int
+    processes: int  # load processes it ran with
+    phase: Literal["grow", "bisect", "retry"]  # retry: the same level again with more load processes
+    held: bool
+    broken: tuple[Broken, ...] = ()  # what did not hold, the limiting figure first
+    ttft_p95_ms: float | None = None
+    itl_p95_ms: float | None = None
+    client_cpu_per_process: float | None = None  # % of one core, mean per load process
+    client_saturated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityResult:
+    """A capacity search of one mode: the knee (most users that held) and what broke above it."""
+
+    mode: Mode
+    knee: int  # most users that held; 0 when even the lowest level tried did not
+    first_failed: int | None  # the fewest users that did not hold (None: none failed up to max_users)
+    limiting: Broken | None  # the figure that broke first at `first_failed`
+    client_limited: bool  # at `first_failed` the load client was saturated: the limit may be the client's
+    stopped_by: str | None  # None: converged; "max-users", "max-time", "max-steps", "interrupted"
+    steps: tuple[CapacityStep, ...] = ()
+    note: str = ""  # said plainly in the reports (the client was the limit, ...)
+
+
+@dataclass(frozen=True, slots=True)
 class LoadResults:
     """A whole sweep: every level of every mode, in the order they ran."""
 
@@ -223,6 +262,14 @@ class LoadResults:
     schema_version: int = SCHEMA_VERSION
     # Why the sweep could not run (target down, a bad gate file ...): no verdict then.
     error: str | None = None
+    # `--find-capacity`: one search per mode (the levels it tried are in `levels`).
+    capacity: tuple[CapacityResult, ...] = ()
+
+    def capacity_for(self, mode: str) -> CapacityResult | None:
+        for result in self.capacity:
+            if result.mode == mode:
+                return result
+        return None
 
     @property
     def exit_code(self) -> int | None:
@@ -268,6 +315,10 @@ class LoadResults:
                 "server_cpu_ms_per_stream": level.server_cpu_ms_per_stream,
                 "server_rss_per_user_kib": level.server_rss_per_user_kib,
             }
+        # One `capacity` section per mode, keyed by mode (absent for a plain sweep).
+        data["capacity"] = {raw["mode"]: raw for raw in data["capacity"]}
+        if not data["capacity"]:
+            del data["capacity"]
         return data
 
     @classmethod
@@ -286,6 +337,7 @@ class LoadResults:
                 levels=tuple(_level_from_json(raw) for raw in data["levels"]),
                 interrupted=bool(data.get("interrupted", False)),
                 error=data.get("error"),
+                capacity=tuple(_capacity_from_json(raw) for raw in data.get("capacity", {}).values()),
                 gate=None
                 if gate is None
                 else GateOutcome(
@@ -307,3 +359,19 @@ def _level_from_json(raw: dict[str, Any]) -> LevelResult:
             raw[name] = ProcessSample(**raw[name])
     raw["examples"] = tuple(raw.get("examples", ()))
     return LevelResult(**raw)
+
+
+def _broken(raw: dict[str, Any] | None) -> Broken | None:
+    return None if raw is None else Broken(**raw)
+
+
+def _capacity_from_json(raw: dict[str, Any]) -> CapacityResult:
+    raw = dict(raw)
+    raw["limiting"] = _broken(raw.get("limiting"))
+    steps = []
+    for step in raw.get("steps", ()):
+        step = dict(step)
+        step["broken"] = tuple(Broken(**b) for b in step.get("broken", ()))
+        steps.append(CapacityStep(**step))
+    raw["steps"] = tuple(steps)
+    return CapacityResult(**raw)
