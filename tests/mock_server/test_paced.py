@@ -231,14 +231,19 @@ async def test_none_waits_until_cancelled() -> None:
     assert paced.ended.done()
 
 
-async def test_a_script_started_later_runs_on_the_loops_next_turn() -> None:
+def started_later() -> tuple[PacedScript, list[str]]:
+    """A one-step script started with `start_now=False`, and the log its step writes to."""
     log: list[str] = []
 
     def script() -> Script:
         log.append("first step")
         yield None
 
-    paced = PacedScript(script(), start_now=False)
+    return PacedScript(script(), start_now=False), log
+
+
+async def test_a_script_started_later_runs_on_the_loops_next_turn() -> None:
+    paced, log = started_later()
     assert log == []  # the caller goes on first
     await asyncio.sleep(0)
     assert log == ["first step"]
@@ -246,13 +251,7 @@ async def test_a_script_started_later_runs_on_the_loops_next_turn() -> None:
 
 
 async def test_a_script_cancelled_before_its_turn_never_runs() -> None:
-    log: list[str] = []
-
-    def script() -> Script:
-        log.append("first step")
-        yield None
-
-    paced = PacedScript(script(), start_now=False)
+    paced, log = started_later()
     paced.cancel()
     await asyncio.sleep(0.01)
     assert log == [] and paced.ended.done()

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import orjson
 import pytest
 
 from stagecheck.contracts.events import StreamClosed, WsMessage, WsOpened
 from stagecheck.contracts.stream_rules import Expectation, StreamValidator
-from stagecheck.mock_server.broker import Cut, Subscription
+from stagecheck.mock_server.broker import Cut, Subscription, TaskRecord
 from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.plan import Plan, plan_steps
 from stagecheck.mock_server.redis_broker import RedisBroker
@@ -26,22 +27,10 @@ pytestmark = [pytest.mark.redis, pytest.mark.anyio]
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def prefix(redis_url: str) -> AsyncIterator[str]:
+def prefix(redis_url: str, kit: Any) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards (never FLUSHALL)."""
-    name = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
-    yield name
-    import redis.asyncio
-
-    client = redis.asyncio.Redis.from_url(redis_url)
-    keys = [key async for key in client.scan_iter(match=name + "*", count=500)]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    with kit.scratch_prefix(redis_url) as name:
+        yield name
 
 
 @pytest.fixture
@@ -54,6 +43,17 @@ async def pair(prefix: str, redis_url: str) -> AsyncIterator[tuple[RedisBroker, 
     yield producer, web
     await producer.aclose()
     await web.aclose()
+
+
+async def followed_task(
+    pair: tuple[RedisBroker, RedisBroker], project: int, stage: str, plan: Plan
+) -> tuple[Subscription, TaskRecord]:
+    """Subscribe to (project, stage), create a task there and have a worker play `plan` for it."""
+    producer, web = pair
+    subscription = await web.subscribe(project, stage)
+    record = await web.create_task(project, stage)
+    Worker(producer).submit(record.task_id, plan)
+    return subscription, record
 
 
 async def collect(subscription: Subscription, tasks: set[str], timeout: float = 15.0) -> list[str]:
@@ -93,10 +93,7 @@ def steps(tokens: int, delay_ms: float, scenario: str = "", text: str = "Hello ä
 
 async def test_live_tokens_arrive_in_order_and_status_agrees(pair: tuple[RedisBroker, RedisBroker]) -> None:
     producer, web = pair
-    subscription = await web.subscribe(1, "rewrite")
-    record = await web.create_task(1, "rewrite")
-    worker = Worker(producer)
-    worker.submit(record.task_id, steps(20, 2))
+    subscription, record = await followed_task(pair, 1, "rewrite", steps(20, 2))
     messages = await collect(subscription, {record.task_id})
     await subscription.close()
     assert violations(messages, 1, "rewrite", {record.task_id}) == []
@@ -116,10 +113,8 @@ async def test_live_tokens_arrive_in_order_and_status_agrees(pair: tuple[RedisBr
 
 
 async def test_failure_is_recorded_and_published(pair: tuple[RedisBroker, RedisBroker]) -> None:
-    producer, web = pair
-    subscription = await web.subscribe(2, "storyboard")
-    record = await web.create_task(2, "storyboard")
-    Worker(producer).submit(record.task_id, steps(6, 1, "fail-midway"))
+    _, web = pair
+    subscription, record = await followed_task(pair, 2, "storyboard", steps(6, 1, "fail-midway"))
     messages = await collect(subscription, {record.task_id})
     await subscription.close()
     assert violations(messages, 2, "storyboard", {record.task_id}) == []
@@ -197,10 +192,8 @@ async def test_isolation_by_project_stage_and_task_filter(pair: tuple[RedisBroke
 
 
 async def test_dropped_task_cuts_its_subscribers(pair: tuple[RedisBroker, RedisBroker]) -> None:
-    producer, web = pair
-    subscription = await web.subscribe(7, "rewrite")
-    record = await web.create_task(7, "rewrite")
-    Worker(producer).submit(record.task_id, steps(4, 1, "drop"))
+    _, web = pair
+    subscription, record = await followed_task(pair, 7, "rewrite", steps(4, 1, "drop"))
     deliveries = []
     async with asyncio.timeout(10):
         while True:

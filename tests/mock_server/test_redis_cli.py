@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -18,15 +16,11 @@ import psutil
 import pytest
 from websockets.sync.client import connect
 
+from tests.redis_server import free_port
+
 STAGECHECK = [sys.executable, "-m", "stagecheck"]
 pytestmark = [pytest.mark.redis]
 BODY = {"stage_name": "rewrite", "input_data": {"original_text": "cli 命令行 🎬"}}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -49,54 +43,39 @@ def test_several_workers_need_redis() -> None:
 
 
 @pytest.fixture
-def celery_mock(redis_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
-    port = free_port()
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"stagecheck-cli-{prefix.split(':')[1]}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                *STAGECHECK,
-                "mock",
-                "--broker",
-                redis_url,
-                "--redis-prefix",
-                prefix,
-                "--workers",
-                "2",
-                "--executor",
-                "celery",
-                "--port",
-                str(port),
-                "--quiet",
-            ],
-            stdout=sink,
-            stderr=sink,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, f"not ready in 90 s: {log.read_text()[-2000:]}"
-            try:
-                if httpx.get(f"{base}/api/v1/projects/projects/1/task-status/", timeout=1).status_code == 400:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.unlink(missing_ok=True)
-        import redis
-
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=prefix + "*", count=500))
-        if keys:
-            client.delete(*keys)
-        client.close()
+def celery_mock(redis_url: str, kit: Any) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    with kit.scratch_prefix(redis_url) as prefix:
+        port = free_port()
+        log = Path(os.environ.get("TMPDIR", "/tmp")) / f"stagecheck-cli-{prefix.split(':')[1]}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [
+                    *STAGECHECK,
+                    "mock",
+                    "--broker",
+                    redis_url,
+                    "--redis-prefix",
+                    prefix,
+                    "--workers",
+                    "2",
+                    "--executor",
+                    "celery",
+                    "--port",
+                    str(port),
+                    "--quiet",
+                ],
+                stdout=sink,
+                stderr=sink,
+            )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            kit.wait_until_serving(process, base, 90, lambda: log.read_text()[-2000:], pause_s=0.3)
+            yield base, process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.unlink(missing_ok=True)
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +30,7 @@ from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.embedded import EmbeddedMock
 from stagecheck.mock_server.redis_broker import RedisBroker, RedisUnreachable
 from stagecheck.transports.ws_async import subscribe
+from tests.redis_server import free_port
 
 pytestmark = [pytest.mark.redis]
 
@@ -46,51 +46,20 @@ serve_scaled(MockConfig(tokens=8, token_delay_ms=10, access_log=False), options,
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def cluster(redis_url: str) -> Iterator[tuple[str, str]]:
+def cluster(redis_url: str, kit: Any) -> Iterator[tuple[str, str]]:
     """(base URL, key prefix) of a two-process mock."""
-    prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVE, redis_url, prefix, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "the cluster did not start within 60 s"
-            try:
-                if httpx.get(f"{base}/api/v1/projects/projects/1/task-status/", timeout=1).status_code == 400:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        yield base, prefix
-    finally:
-        process.send_signal(signal.SIGINT)
+    with kit.scratch_prefix(redis_url) as prefix:
+        process, base = kit.start_server_script(SERVE, redis_url, prefix, 60, pause_s=0.2)
         try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        import redis
-
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=prefix + "*", count=500))
-        if keys:
-            client.delete(*keys)
-        client.close()
+            yield base, prefix
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def test_options_refuse_what_cannot_work(redis_url: str) -> None:
@@ -206,47 +175,43 @@ async def _processes_subscribed(redis_url: str, prefix: str) -> int:
 
 
 @pytest.mark.slow
-def test_server_process_on_an_inherited_socket_says_ready(redis_url: str) -> None:
+def test_server_process_on_an_inherited_socket_says_ready(redis_url: str, kit: Any) -> None:
     """`python -m stagecheck.mock_server.cluster --fd`: how an embedded mock on Redis starts."""
-    prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    port = listener.getsockname()[1]
-    options = ScaleOptions(broker=redis_url, redis_prefix=prefix, workers=2)
-    env = export_env(MockConfig(tokens=2, token_delay_ms=1), options)
-    command = [
-        *(sys.executable, "-m", "stagecheck.mock_server.cluster", "--fd", str(listener.fileno())),
-        *("--config-json", env["STAGECHECK_MOCK_CONFIG"], "--scale-json", env["STAGECHECK_MOCK_SCALE"]),
-    ]
-    process = subprocess.Popen(command, pass_fds=[listener.fileno()], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    listener.close()
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline() == b"ready\n", process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-        body = {"stage_name": "rewrite", "input_data": {"original_text": "fd"}}
-        answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/projects/projects/1/execute-stage/", json=body)
-        assert answer.status_code == 202
-        process.send_signal(signal.SIGINT)
-        assert process.wait(20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=prefix + "*", count=500))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    with kit.scratch_prefix(redis_url) as prefix:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        port = listener.getsockname()[1]
+        options = ScaleOptions(broker=redis_url, redis_prefix=prefix, workers=2)
+        env = export_env(MockConfig(tokens=2, token_delay_ms=1), options)
+        command = [
+            *(sys.executable, "-m", "stagecheck.mock_server.cluster", "--fd", str(listener.fileno())),
+            *("--config-json", env["STAGECHECK_MOCK_CONFIG"], "--scale-json", env["STAGECHECK_MOCK_SCALE"]),
+        ]
+        process = subprocess.Popen(
+            command, pass_fds=[listener.fileno()], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        listener.close()
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline() == b"ready\n", process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+            body = {"stage_name": "rewrite", "input_data": {"original_text": "fd"}}
+            answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/projects/projects/1/execute-stage/", json=body)
+            assert answer.status_code == 202
+            process.send_signal(signal.SIGINT)
+            assert process.wait(20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["thread", "process"])
-def test_embedded_mock_on_redis(mode: str, redis_url: str) -> None:
-    prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
+def test_embedded_mock_on_redis(mode: str, redis_url: str, kit: Any) -> None:
     workers = 2 if mode == "process" else 1
-    scale = ScaleOptions(broker=redis_url, redis_prefix=prefix, workers=workers)
-    try:
+    with kit.scratch_prefix(redis_url) as prefix:
+        scale = ScaleOptions(broker=redis_url, redis_prefix=prefix, workers=workers)
         with EmbeddedMock(MockConfig(tokens=3, token_delay_ms=1), mode=mode, scale=scale) as mock:  # type: ignore[arg-type]
             body = {"stage_name": "rewrite", "input_data": {"original_text": "embedded"}}
             answer = httpx.post(f"{mock.base_url}/api/v1/projects/projects/1/execute-stage/", json=body, timeout=10)
@@ -255,12 +220,6 @@ def test_embedded_mock_on_redis(mode: str, redis_url: str) -> None:
             client = redis.Redis.from_url(redis_url)
             assert client.exists(f"{prefix}task:{task_id}") == 1  # the task lives in Redis
             client.close()
-    finally:
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=prefix + "*", count=500))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 def test_embedded_thread_mode_is_one_process(redis_url: str) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 
 from stagecheck.errors import ConfigError
-from stagecheck.mock_server.broker import Cut
+from stagecheck.mock_server.broker import Cut, Subscription
 from stagecheck.mock_server.cluster import ScaleOptions, create_scaled_app
 from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.plan import Plan, plan_steps
@@ -23,14 +24,9 @@ from stagecheck.mock_server.redis_broker import RedisBroker, RedisUnreachable, c
 from stagecheck.mock_server.redis_wire import BrokerUnavailable
 from stagecheck.mock_server.scenarios import scenario_for
 from stagecheck.mock_server.worker import Worker
-from tests.redis_server import RedisServer, RedisServerNotFound, find_redis_server, free_port
+from tests.redis_server import RedisServer, free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class OwnRedis(RedisServer):
@@ -48,12 +44,8 @@ class OwnRedis(RedisServer):
 
 
 @pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    try:
-        binary, _where = find_redis_server()
-    except RedisServerNotFound as missing:
-        pytest.fail(str(missing), pytrace=False)
-    server = OwnRedis(binary)
+def own_redis(redis_binary: str) -> Iterator[OwnRedis]:
+    server = OwnRedis(redis_binary)
     server.start()
     yield server
     server.stop()
@@ -68,6 +60,17 @@ async def brokers(own_redis: OwnRedis) -> AsyncIterator[tuple[RedisBroker, Redis
     yield producer, web
     await producer.aclose()
     await web.aclose()
+
+
+async def first_not_a_token(subscription: Subscription, within_s: float) -> dict[str, Any]:
+    """The subscription's next message that is not a token (tokens are skipped), within `within_s`."""
+    async with asyncio.timeout(within_s):
+        while True:
+            delivery = await subscription.next()
+            assert isinstance(delivery, str)
+            payload: dict[str, Any] = orjson.loads(delivery)
+            if payload["type"] != "token":
+                return payload
 
 
 def steps(tokens: int, delay_ms: float) -> Plan:
@@ -114,13 +117,7 @@ async def test_redis_lost_mid_task_then_back(own_redis: OwnRedis, brokers: tuple
 
     own_redis.stop()
     # The subscriber is told, promptly, instead of waiting forever.
-    async with asyncio.timeout(5):
-        while True:
-            delivery = await subscription.next()
-            assert isinstance(delivery, str)
-            payload = orjson.loads(delivery)
-            if payload["type"] != "token":
-                break
+    payload = await first_not_a_token(subscription, 5)
     assert payload["type"] == "error" and payload["code"] == "broker_unavailable"
     assert payload["task_id"] == record.task_id and f"127.0.0.1:{own_redis.port}" in payload["error"]
     # Requests that need Redis fail fast with a reason (the app answers 503).
@@ -182,13 +179,7 @@ async def test_paused_redis_is_noticed_not_waited_for(own_redis: OwnRedis) -> No
     assert own_redis.process is not None
     own_redis.process.send_signal(signal.SIGSTOP)
     try:
-        async with asyncio.timeout(10):
-            while True:
-                delivery = await subscription.next()
-                assert isinstance(delivery, str)
-                payload = orjson.loads(delivery)
-                if payload["type"] != "token":
-                    break
+        payload = await first_not_a_token(subscription, 10)
         assert payload["code"] == "broker_unavailable" and "no answer to PING within 0.5 s" in payload["error"]
     finally:
         own_redis.process.send_signal(signal.SIGCONT)

@@ -8,11 +8,8 @@ and task-status from both processes agrees with the stream (T3).
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from stagecheck.contracts.events import StreamEvent, WsMessage
+from stagecheck.contracts.events import WsMessage
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
 from stagecheck.transports.ws_async import WsSubscription, subscribe
 
@@ -41,61 +38,22 @@ uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(redis_url: str, prefix: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, redis_url, prefix, str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"{base}/api/v1/projects/projects/1/task-status/", timeout=1).status_code == 400:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("server did not start within 30 s")
-
-
 @pytest.fixture(scope="module")
-def servers(redis_url: str) -> Iterator[tuple[str, str]]:
+def servers(redis_url: str, kit: Any) -> Iterator[tuple[str, str]]:
     """Two server processes sharing a fresh key prefix; (base URL of A, base URL of B).
 
     Started once for the module: each test uses projects of its own.
     """
-    prefix = f"stagecheck-test:{uuid.uuid4().hex[:12]}:"
-    started = [start_server(redis_url, prefix), start_server(redis_url, prefix)]
-    yield started[0][1], started[1][1]
-    for process, _ in started:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=prefix + "*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with kit.scratch_prefix(redis_url) as prefix:
+        started = [kit.start_server_script(SERVER, redis_url, prefix, 30, pause_s=0.1) for _ in range(2)]
+        yield started[0][1], started[1][1]
+        for process, _ in started:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def ws(base: str, project: int = 1, stage: str = "rewrite", task_id: str | None = None) -> str:
@@ -124,22 +82,12 @@ async def status(base: str, task_id: str, project: int = 1) -> dict[str, Any]:
     return body
 
 
-async def follow(sub: WsSubscription, tasks: set[str], validator: StreamValidator) -> list[dict[str, Any]]:
+async def follow(kit: Any, sub: WsSubscription, tasks: set[str], validator: StreamValidator) -> list[dict[str, Any]]:
     """Feed events to the validator until every task in `tasks` ended; the messages."""
-    pending = set(tasks)
-
-    def until(event: StreamEvent) -> bool:
-        if isinstance(event, WsMessage) and event.text:
-            message = orjson.loads(event.text)
-            if message.get("type") in ("done", "error"):
-                pending.discard(message.get("task_id"))
-        return not pending
-
-    messages: list[dict[str, Any]] = []
-    async for event in sub.events(idle_timeout=10, total_timeout=30, until=until):
-        validator.feed(event)
-        if isinstance(event, WsMessage) and event.text:
-            messages.append(orjson.loads(event.text))
+    run = kit.WsRun()
+    await kit.read_ws(sub, run, validator, until=kit.is_terminal_of(tasks), idle_timeout=10, total_timeout=30)
+    messages: list[dict[str, Any]] = run.messages
+    pending = tasks - {m.get("task_id") for m in messages if m.get("type") in ("done", "error")}
     assert not pending, f"tasks {pending} did not end; got {messages[-3:]}"
     return messages
 
@@ -156,7 +104,7 @@ def assert_clean(check: StreamValidator) -> None:
     assert check.violations == [], "\n".join(str(v) for v in check.violations)
 
 
-async def test_task_posted_on_one_process_is_followed_on_the_other(servers: tuple[str, str]) -> None:
+async def test_task_posted_on_one_process_is_followed_on_the_other(servers: tuple[str, str], kit: Any) -> None:
     a, b = servers
     async with subscribe(ws(b)) as sub:
         # The POST returns only after the socket is open: this subscriber is not late.
@@ -164,7 +112,7 @@ async def test_task_posted_on_one_process_is_followed_on_the_other(servers: tupl
         task_id = await post(a, "tokens=30, delay-ms=10")
         check = validator(1, "rewrite", {task_id})
         check.feed(first)
-        messages = await follow(sub, {task_id}, check)
+        messages = await follow(kit, sub, {task_id}, check)
         await sub.close()
     assert_clean(check)
     assert [m["type"] for m in messages] == ["connected"] + ["token"] * 30 + ["done"]
@@ -178,13 +126,13 @@ async def test_task_posted_on_one_process_is_followed_on_the_other(servers: tupl
         }
 
 
-async def test_late_subscriber_on_the_other_process_gets_the_snapshot(servers: tuple[str, str]) -> None:
+async def test_late_subscriber_on_the_other_process_gets_the_snapshot(servers: tuple[str, str], kit: Any) -> None:
     a, b = servers
     task_id = await post(a, "tokens=40, delay-ms=20", project=3)
     await anyio.sleep(0.3)  # about 15 tokens in
     check = validator(3, "rewrite", {task_id}, late_join=True)
     async with subscribe(ws(b, 3)) as sub:
-        messages = await follow(sub, {task_id}, check)
+        messages = await follow(kit, sub, {task_id}, check)
         await sub.close()
     assert_clean(check)
     tokens = [m for m in messages if m["type"] == "token"]
@@ -197,13 +145,13 @@ async def test_late_subscriber_on_the_other_process_gets_the_snapshot(servers: t
     for base in (a, b):
         replay_check = validator(3, "rewrite", {task_id}, late_join=True, task_ended=True)
         async with subscribe(ws(base, 3)) as sub:
-            replay = await follow(sub, {task_id}, replay_check)
+            replay = await follow(kit, sub, {task_id}, replay_check)
             await sub.close()
         assert_clean(replay_check)
         assert [m["type"] for m in replay] == ["connected", "done"] and replay[1] == done
 
 
-async def test_isolation_across_processes(servers: tuple[str, str]) -> None:
+async def test_isolation_across_processes(servers: tuple[str, str], kit: Any) -> None:
     a, b = servers
     async with (
         subscribe(ws(b, 4, "storyboard")) as other_stage,
@@ -215,11 +163,11 @@ async def test_isolation_across_processes(servers: tuple[str, str]) -> None:
         first = await post(a, "tokens=10, delay-ms=10", project=4)
         second = await post(a, "tokens=10, delay-ms=10", project=4)
         check_all = validator(4, "rewrite", {first, second})
-        both = await follow(everything, {first, second}, check_all)
+        both = await follow(kit, everything, {first, second}, check_all)
         assert {m.get("task_id") for m in both if m["type"] != "connected"} == {first, second}
         async with subscribe(ws(b, 4, "rewrite", task_id=first)) as filtered:
             check_one = validator(4, "rewrite", {first}, task_filter=first, late_join=True, task_ended=True)
-            only = await follow(filtered, {first}, check_one)
+            only = await follow(kit, filtered, {first}, check_one)
             await filtered.close()
         assert {m.get("task_id") for m in only if m["type"] != "connected"} == {first}
         for sub in (other_stage, other_project):
