@@ -301,6 +301,49 @@ BROKEN: dict[str, tuple[str, Callable[[], list[StreamEvent]], Expectation]] = {
         ],
         dataclasses.replace(WS, late_join=True),
     ),
+    "ws-late-join-no-snapshot": (
+        "W5",
+        lambda: [
+            WsOpened(0.1),
+            *ws_messages(
+                [
+                    connected(),
+                    {"type": "token", "content": "ld", "full_text": "Hello world", "task_id": TASK},
+                    {"type": "done", "full_text": "Hello world", "task_id": TASK},
+                ]
+            ),
+        ],
+        dataclasses.replace(WS, late_join=True),
+    ),
+    "ws-late-join-snapshot-not-the-text-so-far": (
+        "W5",
+        lambda: [
+            WsOpened(0.1),
+            *ws_messages(
+                [
+                    connected(),
+                    {"type": "token", "content": "wor", "full_text": "wor", "task_id": TASK},
+                    {"type": "token", "content": "ld", "full_text": "Hello world", "task_id": TASK},
+                    {"type": "done", "full_text": "Hello world", "task_id": TASK},
+                ]
+            ),
+        ],
+        dataclasses.replace(WS, late_join=True),
+    ),
+    "ws-late-join-snapshot-then-done-differs": (
+        "W5",
+        lambda: [
+            WsOpened(0.1),
+            *ws_messages(
+                [
+                    connected(),
+                    {"type": "token", "content": "wor", "full_text": "wor", "task_id": TASK},
+                    {"type": "done", "full_text": "Hello world", "task_id": TASK},
+                ]
+            ),
+        ],
+        dataclasses.replace(WS, late_join=True),
+    ),
     "ws-late-join-ended-task-gets-token": (
         "W5",
         lambda: [

@@ -361,6 +361,17 @@ class StreamValidator:
             if not self._text_ok(full_text):
                 self._report_text(full_text, at, index, shown_id)
             elif state.full_text is not None and not state.resync and full_text != state.full_text:
+                if self._after_snapshot(state, 1):
+                    self._report(
+                        "W5",
+                        "the late subscriber's snapshot is not the task's text: done.full_text differs from it",
+                        received=f"snapshot {state.full_text!r}, then done {full_text!r}",
+                        expected="a snapshot token holding all text so far, which done.full_text extends",
+                        at=at,
+                        index=index,
+                        task_id=shown_id,
+                    )
+                    return
                 self._report(
                     "Q3",
                     "done.full_text differs from the last token's full_text",
@@ -397,7 +408,8 @@ class StreamValidator:
                 late = self.expect.late_join
                 self._report(
                     "W5" if late else "Q2",
-                    "the late subscriber's snapshot token is not the whole text so far"
+                    "the first token a late subscriber got is not a snapshot of all the text so far "
+                    "(no snapshot, or a partial one)"
                     if late
                     else "the first token's full_text is not its content",
                     received=f"content {content!r}, full_text {full_text!r}",
@@ -410,6 +422,20 @@ class StreamValidator:
         if len(full_text) != len(previous) + len(content) or not (
             full_text.startswith(previous) and full_text.endswith(content)
         ):
+            if self._after_snapshot(state, 2) and full_text.endswith(content):
+                # The live token is whole (its full_text ends with its content): what it does not
+                # continue is the snapshot, which was not all the text so far (W5, not Q2).
+                self._report(
+                    "W5",
+                    "the late subscriber's snapshot is not all the text so far: the next token does not continue it",
+                    received=f"snapshot {previous!r}, then full_text {full_text!r}",
+                    expected=f"a snapshot of {full_text[: len(full_text) - len(content)]!r}, the text before "
+                    f"{content!r}",
+                    at=at,
+                    index=index,
+                    task_id=task_id,
+                )
+                return
             self._report(
                 "Q2",
                 "full_text is not the previous full_text plus content",
@@ -419,6 +445,10 @@ class StreamValidator:
                 index=index,
                 task_id=task_id,
             )
+
+    def _after_snapshot(self, state: TaskState, tokens: int) -> bool:
+        """A late join whose first token (the snapshot, W5) is `tokens` ago: 1 on the terminal event, 2 on a token."""
+        return self.expect.late_join and not self.expect.task_ended and state.tokens == tokens
 
     def _report_text(self, text: str, at: float, index: int, task_id: str | None) -> None:
         match = _BAD_TEXT.search(text)
