@@ -106,7 +106,7 @@ def test_late_joins_count_text_but_not_full_stream_tokens() -> None:
     assert level.late_join_share == 0.5
 
 
-def _ws_stream(contents: list[str]) -> StreamOutcome:
+def _ws_stream(contents: list[str], done_text: str | None = None) -> StreamOutcome:
     """Feed one WebSocket subscription (connected, tokens, done) through the follower."""
     import json
 
@@ -124,7 +124,8 @@ def _ws_stream(contents: list[str]) -> StreamOutcome:
         text += content
         message = {"type": "token", "content": content, "full_text": text, "task_id": "t"}
         follower.feed(WsMessage(at=0.03 + 0.01 * i, text=json.dumps(message)))
-    follower.feed(WsMessage(at=0.2, text=json.dumps({"type": "done", "full_text": text, "task_id": "t"})))
+    done = {"type": "done", "full_text": text if done_text is None else done_text, "task_id": "t"}
+    follower.feed(WsMessage(at=0.2, text=json.dumps(done)))
     follower.feed(StreamClosed(at=0.21, code=1000, by_client=True))
     return follower.finish(0.22)
 
@@ -135,3 +136,9 @@ def test_a_snapshot_token_marks_a_late_join() -> None:
     assert not live.violations and not late.violations
     assert not live.late_join and live.text_chars == 20 and len(live.gaps_s) == 3
     assert late.late_join and late.snapshot_index == 0 and late.text_chars == 25 and len(late.gaps_s) == 2
+
+
+def test_a_socket_that_opened_after_the_task_ended_counts_done_s_text() -> None:
+    ended = _ws_stream([], done_text="tok0 tok1 ")  # connected, then the ended task's terminal: no token
+    assert not ended.violations and ended.terminal == "done"
+    assert ended.late_join and ended.text_chars == 10 and ended.gaps_s == []

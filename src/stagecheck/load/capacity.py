@@ -244,9 +244,23 @@ def search_mode(
         client_limited=client_limited,
         stopped_by=stopped_by,
         steps=tuple(steps),
-        note=_note(mode, low, high, high_step, stopped_by, search, processes, can_add_processes),
+        note=_note(mode, low, high, high_step, stopped_by, search, processes, can_add_processes)
+        + _untimed_note(steps, low),
     )
     return result, levels, interrupted
+
+
+def _untimed_note(steps: list[CapacityStep], knee: int) -> str:
+    """Say so when the levels that held had no token to time (latency SLOs were not judged there)."""
+    untimed = sorted({step.users for step in steps if step.held and step.ttft_p95_ms is None})
+    if not untimed:
+        return ""
+    at_knee = " (the knee among them)" if knee in untimed else ""
+    return (
+        f" At {', '.join(str(u) for u in untimed)} users{at_knee} no stream saw a token (a socket that opens "
+        "after its task ended gets only the terminal event, W5): those levels held without a latency SLO "
+        "being judged; slow the target's pacing (--prefer) to time them."
+    )
 
 
 def _note(

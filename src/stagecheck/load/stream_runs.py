@@ -10,11 +10,12 @@ task's terminal event, close; timed from the POST, as a browser client would liv
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 
 import httpx
 
-from stagecheck.contracts.events import RequestSent, ResponseHead, StreamClosed, StreamEvent
+from stagecheck.contracts.events import RequestSent, ResponseHead, SseEvent, StreamClosed, StreamEvent, WsMessage
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
 from stagecheck.errors import StagecheckError
 from stagecheck.transports import http_sync, sse_sync
@@ -46,6 +47,7 @@ class _Follower:
         self._text_len = 0
         self._first_len = 0
         self._longest_later = 0
+        self._done_text_len: int | None = None
 
     def feed(self, event: StreamEvent) -> None:
         self.validator.feed(event)
@@ -63,6 +65,8 @@ class _Follower:
         if state.terminal is not None and outcome.terminal is None:
             outcome.terminal = state.terminal
             outcome.terminal_at = state.terminal_at
+            if state.terminal == "done":
+                self._done_text_len = _done_text_len(event)
         if isinstance(event, ResponseHead) and event.status != 200 and outcome.failure is None:
             outcome.failure = f"status {event.status}"
         elif isinstance(event, StreamClosed) and event.error and outcome.failure is None:
@@ -78,7 +82,10 @@ class _Follower:
         self.validator.finish(at)
         outcome = self.outcome
         outcome.events = self.validator.events
-        outcome.text_chars = len(self.validator.primary.full_text or "")
+        # The stream's text: done's full_text (a socket that opened after the task ended sees
+        # only that), else the last token's.
+        last_token_text = len(self.validator.primary.full_text or "")
+        outcome.text_chars = self._done_text_len if self._done_text_len is not None else last_token_text
         if self.late_join_possible and outcome.terminal is not None:
             no_token = not outcome.token_times and outcome.terminal == "done"
             bundled = len(outcome.token_times) >= 2 and self._first_len > SNAPSHOT_RATIO * self._longest_later
@@ -93,6 +100,19 @@ class _Follower:
         elif outcome.failure:
             outcome.message = outcome.failure
         return outcome
+
+
+def _done_text_len(event: StreamEvent) -> int | None:
+    """Length of the `full_text` of a done event (SSE data or WebSocket message), once per stream."""
+    raw = event.data if isinstance(event, SseEvent) else event.text if isinstance(event, WsMessage) else None
+    if not raw:
+        return None
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return None
+    text = payload.get("full_text") if isinstance(payload, dict) else None
+    return len(text) if isinstance(text, str) else None
 
 
 def _bounds(settings: StreamSettings) -> Bounds:
