@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from stagecheck.cli import cli
 from tests.backends.hanging import serve_hanging
 
-MAX_TIME_S = 20.0
+MAX_TIME_S = 12.0
 BOUNDS = ("--first-event-timeout", "2", "--idle-timeout", "2", "--request-timeout", "3")
 
 

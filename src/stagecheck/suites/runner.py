@@ -25,6 +25,8 @@ from .options import SuiteOptions
 from .registry import Check
 
 Progress = Callable[[str, Check, CheckOutcome | None], None]
+# Of the run's --max-time, what is kept back for stopping the last check and writing reports.
+REPORT_RESERVE_S = 5.0
 
 
 @dataclass
@@ -45,7 +47,9 @@ class RunState:
 
     @property
     def deadline(self) -> float:
-        return self.started + self.options.run_budget_s
+        """When checks must stop: the run's budget less a reserve for cancelling and writing reports."""
+        budget = self.options.run_budget_s
+        return self.started + budget - min(REPORT_RESERVE_S, budget * 0.05)
 
     def results(self, strict: bool = False, require_all: bool = False) -> ContractResults:
         outcomes = list(self.outcomes)
