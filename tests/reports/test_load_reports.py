@@ -100,3 +100,17 @@ def test_a_missing_point_breaks_the_line_and_empty_charts_say_so() -> None:
     svg = line_chart("t", ["1", "2", "3", "4"], [Series("a", [1.0, None, 3.0, 4.0], "#000")], "ms")
     assert svg.count("<polyline") == 1 and svg.count("<circle") == 3  # [1] alone, then 3-4 joined
     assert "no data" in line_chart("t", ["1"], [Series("a", [None], "#000")], "ms")
+
+
+def test_the_capacity_chart_marks_each_knee_on_a_log_axis() -> None:
+    from stagecheck.reports.svg_plots import Marker, XYSeries, xy_chart
+
+    svg = xy_chart(
+        "capacity",
+        [XYSeries("SSE TTFT p95", [(50, 10.0), (100, 20.0), (200, 900.0)], "#000", hollow=[False, False, True])],
+        "ms",
+        markers=[Marker(100, "SSE knee 100", "#000")],
+    )
+    assert svg.count('class="knee"') == 1 and "SSE knee 100" in svg
+    assert svg.count("<circle") == 3 and svg.count('fill="#fff"') == 1  # the level that did not hold: a ring
+    assert ">100<" in svg and ">50<" in svg and ">200<" in svg  # 1-2-5 ticks between the levels tried
