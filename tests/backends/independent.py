@@ -7,8 +7,18 @@ routing, served by uvicorn on a free 127.0.0.1 port. Its pacing is its own (toke
 `Prefer`: `scenario=fail-start` and `scenario=fail-midway` (section 9). Every other
 preference (the mock's `tokens=`, `delay-ms=` ...) is ignored, as RFC 7240 allows.
 
-`buffer_sse=True` gives a broken variant that holds every SSE event back and sends them
-all at once at the end (an S5 violation) while its WebSocket side stays correct.
+Broken variants, one switch of `BackendConfig` each, every other behaviour correct:
+
+- `buffer_sse`: every SSE event held back and sent all at once at the end (S5);
+- `leak_projects`: every message goes to the subscribers of that stage in every project (W6);
+- `ignore_stage`: channel groups named by project only, so every stage's subscribers hear
+  the project's tasks (W6);
+- `body_limit_status=500`: a body over 1 MiB gets a 500 (E3); `body_limit_text`: it gets
+  413 with a plain-text body (E1);
+- `no_snapshot`: a late subscriber gets live tokens only; `wrong_snapshot`: its snapshot is
+  the last token alone (W5);
+- `legacy_no_cache_control`: rewrite_stream answers lack `Cache-Control` (S6);
+- `close_before_connected`: every socket is closed right after the handshake (W2).
 """
 
 from __future__ import annotations
@@ -51,6 +61,14 @@ class BackendConfig:
     retention_s: float = 60.0  # ended tasks are kept (task-status, W5 replay)
     heartbeat_s: float = 5.0  # an idle socket gets a heartbeat this often
     buffer_sse: bool = False  # broken variant: SSE events held back until the end (S5)
+    leak_projects: bool = False  # broken: messages reach that stage's subscribers of every project (W6)
+    ignore_stage: bool = False  # broken: messages reach every stage's subscribers of the project (W6)
+    body_limit_status: int = 413  # broken with 500: the answer to a body over 1 MiB (E3)
+    body_limit_text: bool = False  # broken: that answer's body is plain text, not an error object (E1)
+    no_snapshot: bool = False  # broken: a late subscriber gets no snapshot, live tokens only (W5)
+    wrong_snapshot: bool = False  # broken: a late subscriber's snapshot is the last token alone (W5)
+    legacy_no_cache_control: bool = False  # broken: rewrite_stream answers lack Cache-Control (S6)
+    close_before_connected: bool = False  # broken: sockets are closed before connected (W2)
     deprecated_since: int = 1_735_689_600  # 2025-01-01, the legacy endpoint's Deprecation date
 
 
@@ -83,12 +101,15 @@ class Subscriber:
 class Refused(Exception):
     """An HTTP error answer: status, machine code, human message."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None, *, text: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.text = text  # broken variant: a plain-text body instead of the error object
 
 
 def output_text(stage: str, input_data: dict[str, Any]) -> str:
@@ -165,6 +186,12 @@ class IndependentBackend:
             try:
                 await self.http(scope, receive, send)
             except Refused as refused:
+                if refused.text:
+                    data = f"{refused.status} {refused.message}".encode()
+                    head = [(b"content-type", b"text/plain"), (b"content-length", str(len(data)).encode())]
+                    await send({"type": "http.response.start", "status": refused.status, "headers": head})
+                    await send({"type": "http.response.body", "body": data})
+                    return
                 body = {"error": refused.message, "code": refused.code}
                 await self.json_answer(send, refused.status, body, refused.headers)
 
@@ -236,7 +263,7 @@ class IndependentBackend:
         headers = {k.lower(): v for k, v in scope["headers"]}
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            raise Refused(413, "payload_too_large", "the body is over 1 MiB")
+            raise self.too_large()
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -245,7 +272,7 @@ class IndependentBackend:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY:
-                raise Refused(413, "payload_too_large", "the body is over 1 MiB")
+                raise self.too_large()
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
@@ -258,6 +285,10 @@ class IndependentBackend:
         except (ValueError, UnicodeError) as exc:
             raise Refused(400, "invalid_request", f"the body is not valid JSON: {exc}") from exc
         return payload
+
+    def too_large(self) -> Refused:
+        status = self.config.body_limit_status
+        return Refused(status, "payload_too_large", "the body is over 1 MiB", text=self.config.body_limit_text)
 
     @staticmethod
     def check_input(input_data: object, stage: str) -> dict[str, Any]:
@@ -316,10 +347,16 @@ class IndependentBackend:
         for task_id in [t.task_id for t in self.tasks.values() if t.ended_at is not None and t.ended_at < horizon]:
             del self.tasks[task_id]
 
+    def reaches(self, subscriber: Subscriber, task: Task) -> bool:
+        """Whether a task's live messages go to this subscriber (the broken variants widen the group)."""
+        project = self.config.leak_projects or subscriber.project_id == task.project_id
+        stage = self.config.ignore_stage or subscriber.stage_name == task.stage_name
+        return project and stage and (subscriber.task_filter is None or subscriber.task_filter == task.task_id)
+
     def publish(self, task: Task, message: dict[str, Any]) -> None:
         if task.published:
             for subscriber in list(self.subscribers):
-                if subscriber.wants(task):
+                if self.reaches(subscriber, task):
                     subscriber.queue.put_nowait(message)
 
     async def produce(
@@ -371,11 +408,9 @@ class IndependentBackend:
         headers: dict[str, str],
     ) -> None:
         """SSE mode: the task's events in the answer, each flushed as produced (unless buffer_sse)."""
-        head = [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]
+        head = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"x-accel-buffering", b"no")]
+        if not (self.config.legacy_no_cache_control and "Deprecation" in headers):
+            head.append((b"cache-control", b"no-cache"))
         head += [(k.lower().encode(), v.encode()) for k, v in {**headers, **self.applied(scenario)}.items()]
         await send({"type": "http.response.start", "status": 200, "headers": head})
         task = self.new_task(project_id, stage, published=False)
@@ -408,6 +443,9 @@ class IndependentBackend:
             await send({"type": "websocket.close", "code": 4404, "reason": "no such channel"})
             return
         raw_project, stage = match.groups()
+        if self.config.close_before_connected:
+            await send({"type": "websocket.close", "code": 1000, "reason": "bye"})
+            return
         try:
             project_id = self.project(raw_project)
         except Refused:
@@ -424,8 +462,11 @@ class IndependentBackend:
                 continue
             if task.terminal is not None:
                 subscriber.queue.put_nowait(task.terminal)
-            elif task.full_text:
-                snapshot = {"type": "token", "content": task.full_text, "full_text": task.full_text}
+            elif task.full_text and not self.config.no_snapshot:
+                text = task.full_text
+                if self.config.wrong_snapshot:
+                    text = tokens_of(text, self.config.max_tokens)[-1]  # a tail, not all the text so far
+                snapshot = {"type": "token", "content": text, "full_text": text}
                 subscriber.queue.put_nowait({**snapshot, "task_id": task.task_id})
         self.subscribers.add(subscriber)
         lock = asyncio.Lock()

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from stagecheck.cli import cli
 from stagecheck.mock_server.app import create_app
+from stagecheck.mock_server.broker import InMemoryBroker, TaskRecord, encode
 from stagecheck.mock_server.config import MockConfig
 
 Message = dict[str, Any]
@@ -486,6 +487,95 @@ def ignore_task_filter(scope: dict[str, Any]) -> dict[str, Any]:
     return scope
 
 
+class WideBroker(InMemoryBroker):
+    """A broker whose channel groups are too wide: one per stage (`ignore="project"`) or per project."""
+
+    def __init__(self, ignore: str) -> None:
+        super().__init__()
+        self.ignore = ignore
+
+    def _publish(self, record: TaskRecord, delivery: Any) -> None:
+        for (project, stage), subscribers in list(self._subscribers.items()):
+            if (self.ignore == "project" or project == record.project_id) and (
+                self.ignore == "stage" or stage == record.stage_name
+            ):
+                for subscriber in list(subscribers):
+                    if subscriber.task_filter is None or subscriber.task_filter == record.task_id:
+                        subscriber.put(delivery)
+
+    async def token(self, task_id: str, content: str) -> None:
+        record = self._tasks[task_id]
+        record.status = "PROGRESS"
+        record.full_text += content
+        message = {"type": "token", "content": content, "full_text": record.full_text, "task_id": task_id}
+        self._publish(record, encode(message))
+
+
+class SnapshotBroker(InMemoryBroker):
+    """A broker that gets late joins wrong: no snapshot (`how="none"`), or only its tail (`how="tail"`)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    async def subscribe(self, project_id: int, stage_name: str, task_filter: str | None = None) -> Any:
+        subscription = await super().subscribe(project_id, stage_name, task_filter)
+        kept = []
+        for item in subscription.items:  # type: ignore[attr-defined]
+            payload = json.loads(item) if isinstance(item, str) else {}
+            if payload.get("type") != "token":
+                kept.append(item)
+            elif self.how == "tail" and len(payload["full_text"]) > 1:
+                tail = payload["full_text"][len(payload["full_text"]) // 2 :]
+                kept.append(encode({**payload, "content": tail, "full_text": tail}))
+        subscription.items.clear()  # type: ignore[attr-defined]
+        subscription.items.extend(kept)  # type: ignore[attr-defined]
+        return subscription
+
+
+def with_broker(broker: InMemoryBroker) -> Callable[[Any], Any]:
+    """A BREAKS wrapper: the mock app itself, built on a broken broker."""
+    return lambda app: create_app(MockConfig(), broker=broker)
+
+
+async def body_limit_as_text(
+    scope: dict[str, Any], message: dict[str, Any], state: dict[str, Any]
+) -> list[dict[str, Any]]:
+    # A proxy's 413 page: the right status, but not the error object of E1.
+    if message["type"] == "http.response.start" and message.get("status") == 413:
+        state["page"] = b"<html><body><h1>413 Request Entity Too Large</h1></body></html>"
+        length = str(len(state["page"])).encode()
+        return [{**message, "headers": [(b"content-type", b"text/html"), (b"content-length", length)]}]
+    if message["type"] == "http.response.body" and "page" in state:
+        return [] if message.get("more_body") else [{"type": "http.response.body", "body": state["page"]}]
+    return [message]
+
+
+def body_limit_500(status: int, body: Any) -> tuple[int, Any]:
+    return (500, body) if status == 413 else (status, body)
+
+
+async def legacy_drop_cache_control(
+    scope: dict[str, Any], message: dict[str, Any], state: dict[str, Any]
+) -> list[dict[str, Any]]:
+    if message["type"] == "http.response.start" and "rewrite_stream" in scope["path"]:
+        message = {**message, "headers": [(k, v) for k, v in message["headers"] if k.lower() != b"cache-control"]}
+    return [message]
+
+
+def close_instead_of_connected(
+    scope: dict[str, Any], payload: dict[str, Any], state: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    if payload.get("type") == "connected":
+        state["closed"] = True
+        return [{"type": "websocket.close", "code": 1000, "reason": "bye"}]
+    return [] if state.get("closed") else None
+
+
+def say_nothing(scope: dict[str, Any], payload: dict[str, Any], state: dict[str, Any]) -> list[dict[str, Any]] | None:
+    return []
+
+
 # (test id, app wrapper, extra CLI args, rule, transport, other rules the break also (rightly) breaks)
 BREAKS: list[tuple[str, Callable[[Any], Any], tuple[str, ...], str, str, set[str]]] = [
     ("sse-skips-an-id", lambda app: Broken(app, sse_hook(skip_id)), ("--rules", "S2"), "S2", "sse", set()),
@@ -645,6 +735,64 @@ BREAKS: list[tuple[str, Callable[[Any], Any], tuple[str, ...], str, str, set[str
         "E4",
         "http",
         set(),
+    ),
+    ("ws-leaks-across-projects", with_broker(WideBroker("project")), ("--rules", "W6"), "W6", "ws", set()),
+    ("ws-group-ignores-the-stage", with_broker(WideBroker("stage")), ("--rules", "W6"), "W6", "ws", set()),
+    (
+        "ws-late-join-without-snapshot",
+        with_broker(SnapshotBroker("none")),
+        ("--rules", "W5"),
+        "W5",
+        "ws",
+        set(),
+    ),
+    (
+        "ws-late-join-snapshot-is-a-tail",
+        with_broker(SnapshotBroker("tail")),
+        ("--rules", "W5"),
+        "W5",
+        "ws",
+        set(),
+    ),
+    (
+        "body-over-1mib-gets-500",
+        lambda app: Broken(app, json_body_hook("/projects/", body_limit_500)),
+        ("--rules", "E3"),
+        "E3",
+        "http",
+        set(),
+    ),
+    (
+        "body-over-1mib-gets-an-html-413",
+        lambda app: Broken(app, body_limit_as_text),
+        ("--rules", "E1"),
+        "E1",
+        "http",
+        set(),
+    ),
+    (
+        "legacy-no-cache-control",
+        lambda app: Broken(app, legacy_drop_cache_control),
+        ("--rules", "S6"),
+        "S6",
+        "sse",
+        set(),
+    ),
+    (
+        "ws-closed-before-connected",
+        lambda app: Broken(app, ws_hook(close_instead_of_connected)),
+        ("--rules", "W2", "--idle-timeout", "1"),
+        "W2",
+        "ws",
+        {"Q1", "Q6", "W5", "T3"},
+    ),
+    (
+        "ws-silent-before-connected",
+        lambda app: Broken(app, ws_hook(say_nothing)),
+        ("--rules", "W2", "--idle-timeout", "1"),
+        "Q6",
+        "ws",
+        {"W2", "Q1", "W5", "T3"},
     ),
     (
         "error-body-without-code",

@@ -40,8 +40,9 @@ RULES: tuple[Rule, ...] = (
         ("http",),
         "Every 4xx or 5xx answer with a JSON body is an object with a string `error` (a human message) and a "
         "string `code` (a machine code), optionally `detail`.",
-        "Every error answer the checks provoke (bad input, unknown project, unknown task, Schemathesis' negative "
-        "cases) is validated against the error schema of openapi.yaml.",
+        "Every error answer the checks provoke (bad input, unknown project, unknown task, a body over 1 MiB on "
+        "execute-stage and, in compat, on the legacy endpoint, Schemathesis' negative cases) is validated against "
+        "the error schema of openapi.yaml.",
     ),
     Rule(
         "E2",
@@ -66,11 +67,13 @@ RULES: tuple[Rule, ...] = (
         "1",
         "execute-stage answers: 400/404/415/202/200 as specified",
         ("http",),
-        "execute-stage answers 400 `invalid_request` to invalid input, 415 to a body that is not JSON, 404 "
-        "`not_found` to an unknown project, 202 with `{task_id, channel, stage_name, status: PENDING}` in async "
-        "mode and 200 `text/event-stream` in SSE mode.",
-        "A table of invalid bodies, content types and projects is sent, and every valid request's status and body "
-        "are compared with the answer the table requires.",
+        "execute-stage answers 400 `invalid_request` to invalid input, 415 to a body that is not JSON, 413 to a "
+        "body over 1 MiB, 404 `not_found` to an unknown project, 202 with `{task_id, channel, stage_name, status: "
+        "PENDING}` in async mode and 200 `text/event-stream` in SSE mode.",
+        "A table of invalid bodies, content types and projects is sent (a body of 1 MiB + 1 KiB included, also to "
+        "the legacy endpoint in compat), and every valid request's status and body are compared with the answer "
+        "the table requires. A target that drops the connection instead of answering the oversized body is not "
+        "judged on it.",
     ),
     Rule(
         "S1",
@@ -113,9 +116,11 @@ RULES: tuple[Rule, ...] = (
         ("sse",),
         "Events are flushed as they are produced: when the producer waits between tokens, the first event reaches "
         "the client before the last one is produced.",
-        "With --scenarios, a stream is asked for with the mock's `Prefer: tokens=, delay-ms=` pacing and its "
-        "arrival times must spread over that pacing; otherwise not run. (This assumes the target honours those "
-        "mock extensions.)",
+        "One stream is read with arrival times. When `Preference-Applied` confirms the mock's `Prefer: tokens=, "
+        "delay-ms=` pacing (with --scenarios), the arrivals must spread over that pacing; otherwise the same input "
+        "run in async mode is the witness (its WebSocket tokens come as produced), and SSE events arriving in one "
+        "burst while the witness' tokens spread out are a violation. A target whose tokens do not spread on either "
+        "transport (or that streams fewer than 3) is not run, with the measured spans.",
     ),
     Rule(
         "S6",
@@ -204,7 +209,9 @@ RULES: tuple[Rule, ...] = (
         "connected is the first message",
         ("ws",),
         "After accepting a socket, the server sends `connected` first.",
-        "The rules core checks the first message of every subscription.",
+        "The rules core checks the first message of every subscription; a socket of an existing project and stage "
+        "that is refused, or closed by the server before `connected`, is a violation too (one that stays silent "
+        "is Q6).",
     ),
     Rule(
         "W3",
@@ -231,8 +238,10 @@ RULES: tuple[Rule, ...] = (
         ("ws",),
         "A socket opened after a task began first gets a snapshot `token` (`content == full_text` == all text so "
         "far), then live tokens; after the task ended it gets the terminal event right after `connected`.",
-        "Sockets are opened while a task runs and after it ended; the rules core checks the snapshot and the "
-        "replayed terminal.",
+        "Sockets are opened while a task runs (timed from a measured task) and after it ended; the rules core "
+        "checks the snapshot and the replayed terminal. A late subscriber's first token that is not all the text "
+        "so far (no snapshot: live tokens only), or a snapshot that the next token or `done` does not continue, "
+        "is W5, not Q2/Q3.",
     ),
     Rule(
         "W6",
@@ -240,9 +249,10 @@ RULES: tuple[Rule, ...] = (
         "no messages of another project, stage or (with ?task_id) task",
         ("ws",),
         "A subscriber never receives messages of another project or stage; with `?task_id` only that task's.",
-        "Two tasks run on the first project and stage while sockets listen there, on the second project and on "
-        "another stage, and one with `?task_id`; a message of another task, project or stage is reported. (Tasks "
-        "run on the first project only, so far.)",
+        "Tasks run at once on both projects and two stages (one per channel, two on the first) while a socket "
+        "listens on each of the four channels, opened before any task starts, and one with `?task_id` on the "
+        "first; a socket that hears a task of another project or stage, or of another task when filtered, is "
+        "reported.",
     ),
     Rule(
         "W7",

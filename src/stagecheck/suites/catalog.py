@@ -22,7 +22,7 @@ CHECKS: tuple[Check, ...] = (
     Check("http.execute-stage-answers", pairs("http", "E1", "E3", "E4"), http_checks.check_execute_stage_answers),
     Check("http.task-status", pairs("http", "T1", "T2", "E1", "E3", "E4"), http_checks.check_task_status),
     Check("sse.stages", pairs("sse", *SSE) + pairs("http", "E3", "E4"), sse_checks.check_sse_stages),
-    Check("sse.flushing", pairs("sse", "S5"), sse_checks.check_sse_flushing, needs_scenarios),
+    Check("sse.flushing", pairs("sse", "S5"), sse_checks.check_sse_flushing),
     Check("ws.subscribe-first", pairs("ws", *WS, "W7"), ws_checks.check_ws_subscribe_first),
     Check("ws.ping", pairs("ws", "W3", "W2"), ws_checks.check_ws_ping),
     Check("ws.seed-flow", pairs("ws", *WS, "W5"), ws_checks.check_ws_seed_flow),
@@ -41,7 +41,12 @@ CHECKS: tuple[Check, ...] = (
         agreement.check_deterministic,
         needs_deterministic,
     ),
-    Check("legacy.compat", pairs("http", "L1", "L4", "E4") + pairs("sse", *SSE), migration.check_compat, _compat),
+    Check(
+        "legacy.compat",
+        pairs("http", "L1", "L4", "E4", "E1", "E3") + pairs("sse", *SSE),
+        migration.check_compat,
+        _compat,
+    ),
     Check("legacy.removed", pairs("http", "L3", "L4"), migration.check_removed, _removed),
     Check(
         "scenarios.error-paths",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+
+import orjson
 
 from stagecheck.contracts import http_rules as rules
 from stagecheck.contracts.violations import Violation
@@ -24,6 +27,40 @@ BAD_BODIES: tuple[tuple[str, object, int, str | None], ...] = (
         "invalid_request",
     ),
 )
+
+
+# Section 1: a body over 1 MiB gets 413 (with an E1 body, never a 5xx). This one is 1 MiB + 1 KiB of JSON.
+BODY_LIMIT = 1 << 20
+OVERSIZED_TEXT = "x" * (BODY_LIMIT + 1024)
+
+
+def oversized_body(legacy: bool = False) -> bytes:
+    """A valid request, but over 1 MiB: the text alone is 1 KiB over the limit."""
+    input_data = {"original_text": OVERSIZED_TEXT}
+    body = {"input_data": input_data} if legacy else {"stage_name": "rewrite", "input_data": input_data}
+    return orjson.dumps(body)
+
+
+async def check_body_limit(ctx: SuiteContext, outcome: CheckOutcome, url: str, case: str) -> bool:
+    """413 with an error body (E1) to a body over 1 MiB, never 5xx (E3); a wrong status is E4.
+
+    False when the target gave no answer at all (it may close the connection while a body it
+    refuses is still being sent): that is not judged.
+    """
+    body = oversized_body(legacy="rewrite_stream" in url)
+    exchange = await ctx.http("POST", url, content=body, headers={"Content-Type": "application/json"})
+    if exchange.status == 0:
+        return False
+    # The report shows what was sent, not the megabyte itself.
+    shown = body[:60].decode() + f'..."}}}} ({len(body)} bytes: original_text is {len(OVERSIZED_TEXT)} x "x")'
+    exchange.request = dataclasses.replace(exchange.request, body=shown)
+    _judge(
+        ctx,
+        outcome,
+        exchange,
+        rules.check_error_answer("E4", case, exchange.status, exchange.headers, exchange.body, 413),
+    )
+    return True
 
 
 def _judge(ctx: SuiteContext, outcome: CheckOutcome, exchange: Exchange, found: list[Violation]) -> None:
@@ -59,6 +96,7 @@ async def check_execute_stage_answers(ctx: SuiteContext, outcome: CheckOutcome) 
             "E4", "invalid JSON", exchange.status, exchange.headers, exchange.body, 400, "invalid_request"
         ),
     )
+    await check_body_limit(ctx, outcome, url, "body over 1 MiB")
     exchange = await ctx.http("POST", url, content=b"stage_name=rewrite", headers={"Content-Type": "text/plain"})
     _judge(
         ctx,

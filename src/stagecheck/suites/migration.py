@@ -7,6 +7,7 @@ from stagecheck.contracts.violations import Violation
 from stagecheck.results.contract_results import CheckOutcome
 
 from .context import SuiteContext
+from .http_checks import check_body_limit
 from .inputs import texts_for_profile
 from .sse_checks import SSE_STREAM_RULES, expectation, sse_body
 
@@ -87,6 +88,9 @@ async def check_compat(ctx: SuiteContext, outcome: CheckOutcome) -> None:
                 )
             ]
         ctx.report_exchange(outcome, legacy_x, found)
+    # Section 1's body limit holds on the legacy endpoint too: 413 with an error body, never 5xx.
+    if await check_body_limit(ctx, outcome, ctx.options.legacy_url(project), "legacy endpoint, body over 1 MiB"):
+        outcome.exercise("http", "E1", "E3")
     outcome.exercise("http", "L1", "L4", "E4")
     outcome.exercise("sse", *SSE_STREAM_RULES)
 

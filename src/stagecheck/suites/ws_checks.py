@@ -64,6 +64,53 @@ async def _ping(ctx: SuiteContext, sub: WsSubscription, run: SocketRun) -> list[
     return []
 
 
+def ended_before_connected(run: SocketRun) -> list[Violation]:
+    """W2 (or Q6 for silence): a socket that ended before its `connected` message, the rules core silent on it.
+
+    The rules core reports a subscription whose messages lack `connected`; a socket that closed
+    (or said nothing) before any message is the check's to name, since nothing arrived to judge.
+    """
+    if any(m.get("type") == "connected" for m in run.messages()):
+        return []
+    if any(v.rule in ("W2", "Q6") for v in run.validator.violations):
+        return []
+    closed = run.closed
+    if closed is None:
+        return []
+    opened = any(isinstance(e, WsOpened) for e in run.events)
+    if not opened:
+        return [
+            Violation(
+                "W2",
+                "the socket of an existing project and stage was not accepted",
+                closed.error or "handshake rejected",
+                "the socket accepted, then connected as the first message",
+                at=closed.at,
+            )
+        ]
+    if not closed.by_client:
+        return [
+            Violation(
+                "W2",
+                "the server closed the socket before sending connected",
+                f"close {closed.code} {closed.reason!r}".strip() if closed.code is not None else close_detail(closed),
+                "connected as the first message after the socket is accepted",
+                at=closed.at,
+            )
+        ]
+    if closed.error:
+        return [
+            Violation(
+                "Q6",
+                "the socket stayed silent: connected never arrived",
+                closed.error,
+                "connected as the first message, within the bounds",
+                at=closed.at,
+            )
+        ]
+    return []
+
+
 async def check_ws_subscribe_first(ctx: SuiteContext, outcome: CheckOutcome) -> None:
     """Socket open before the POST: the whole task from its start (Q1-Q5, M1, W2), W3, then W7."""
     project = ctx.options.project_ids[0]
@@ -74,8 +121,10 @@ async def check_ws_subscribe_first(ctx: SuiteContext, outcome: CheckOutcome) -> 
             run = ctx.socket_run(url, ctx.ws_expectation(project, stage, input_text=text))
             await ctx.read(sub, run, until=is_message)
             if sub.ended is not None:
-                ctx.report_socket(outcome, run)
-                continue
+                run.validator.finish(ctx.clock())
+                ctx.report_socket(outcome, run, run.validator.violations + ended_before_connected(run))
+                outcome.exercise("ws", "W2", "Q6")
+                break  # every socket of this target would end the same way
             task_id = _task_id(ctx, outcome, await start_task(ctx, project, stage, text))
             if task_id is None:
                 continue
@@ -97,10 +146,14 @@ async def check_ws_ping(ctx: SuiteContext, outcome: CheckOutcome) -> None:
     async with ctx.subscribe(url) as sub:
         run = ctx.socket_run(url, ctx.ws_expectation(project, "rewrite"))
         await ctx.read(sub, run, until=is_message)
-        found = await _ping(ctx, sub, run) if sub.ended is None else []
+        ended_early = sub.ended is not None
+        found = await _ping(ctx, sub, run) if not ended_early else []
     run.validator.finish(ctx.clock())
+    if ended_early:
+        found = ended_before_connected(run)
+        outcome.skip("ws", "the socket ended before connected: no ping could be sent", "W3")
     ctx.report_socket(outcome, run, found + run.validator.violations)
-    outcome.exercise("ws", "W3", "W2")
+    outcome.exercise("ws", "W2", *(() if ended_early else ("W3",)))
 
 
 def late_join_delay(timing: TaskTiming | None) -> tuple[float | None, str]:
@@ -187,62 +240,81 @@ async def check_ws_late_after_end(ctx: SuiteContext, outcome: CheckOutcome) -> N
 
 
 async def check_ws_two_tasks(ctx: SuiteContext, outcome: CheckOutcome) -> None:
-    """W6: two tasks on one project and stage; ?task_id filters; other projects and stages hear nothing."""
+    """W6 in every direction: tasks on both projects and two stages at once, a socket on each channel.
+
+    Every channel (project x stage) has an unfiltered socket, open before any task starts, and
+    a task of its own; each socket must hear its own channel's tasks and nothing of the others'.
+    The first channel gets a second task and a `?task_id=` socket (opened before that second task
+    starts), which must hear only the first task. No timing is assumed: every socket is open
+    before the tasks it must (or must not) hear begin.
+    """
     first, second = ctx.options.project_ids
     stage, other_stage = "rewrite", "storyboard"
-    urls = {
-        "all": ctx.options.socket_url(first, stage),
-        "other_project": ctx.options.socket_url(second, stage),
-        "other_stage": ctx.options.socket_url(first, other_stage),
-    }
-    async with (
-        ctx.subscribe(urls["all"]) as all_sub,
-        ctx.subscribe(urls["other_project"]) as other_project,
-        ctx.subscribe(urls["other_stage"]) as other_stage_sub,
-    ):
-        runs = {
-            "all": ctx.socket_run(urls["all"], ctx.ws_expectation(first, stage)),
-            "other_project": ctx.socket_run(urls["other_project"], ctx.ws_expectation(second, stage)),
-            "other_stage": ctx.socket_run(urls["other_stage"], ctx.ws_expectation(first, other_stage)),
-        }
-        subs = {"all": all_sub, "other_project": other_project, "other_stage": other_stage_sub}
-        for name, sub in subs.items():
-            await ctx.read(sub, runs[name], until=is_message)
+    channels = [(first, stage), (second, stage), (first, other_stage), (second, other_stage)]
+    home = channels[0]
+    async with AsyncExitStack() as stack:
+        subs: dict[tuple[int, str], WsSubscription] = {}
+        runs: dict[tuple[int, str], SocketRun] = {}
+        for project, name in channels:
+            url = ctx.options.socket_url(project, name)
+            subs[project, name] = await stack.enter_async_context(ctx.subscribe(url))
+            runs[project, name] = ctx.socket_run(url, ctx.ws_expectation(project, name))
+            await ctx.read(subs[project, name], runs[project, name], until=is_message)
+        if any(sub.ended is not None for sub in subs.values()):
+            for run in runs.values():
+                run.validator.finish(ctx.clock())
+                ctx.report_socket(outcome, run, run.validator.violations + ended_before_connected(run))
+            outcome.skip("ws", "a socket of the isolation check ended before its tasks started", "W6")
+            return
         one = _task_id(ctx, outcome, await start_task(ctx, first, stage, "task one"))
         if one is None:
             return
-        # The filtered socket opens before task two starts, so that task two's messages are live
+        tasks: dict[tuple[int, str], set[str]] = {home: {one}}
+        # The filtered socket opens before the other tasks start, so that their messages are live
         # while it listens, however short the target's tasks are (no pacing asked for or assumed).
         filtered_url = ctx.options.socket_url(first, stage, task_id=one)
-        async with ctx.subscribe(filtered_url) as filtered:
-            runs["filtered"] = ctx.socket_run(
-                filtered_url, ctx.ws_expectation(first, stage, {one}, task_filter=one, late_join=True)
-            )
-            await ctx.read(filtered, runs["filtered"], until=is_message)
-            two = _task_id(ctx, outcome, await start_task(ctx, first, stage, "task two"))
-            if two is None:
+        filtered = await stack.enter_async_context(ctx.subscribe(filtered_url))
+        filtered_run = ctx.socket_run(
+            filtered_url, ctx.ws_expectation(first, stage, {one}, task_filter=one, late_join=True)
+        )
+        await ctx.read(filtered, filtered_run, until=is_message)
+        # Task two on the first channel, and one task on each other channel, all at once.
+        started = [(home, "task two"), *((channel, f"task of {channel[0]}/{channel[1]}") for channel in channels[1:])]
+        for (project, name), text in started:
+            task_id = _task_id(ctx, outcome, await start_task(ctx, project, name, text))
+            if task_id is None:
                 return
-            runs["all"].validator.expect = ctx.ws_expectation(first, stage, {one, two})
-            await ctx.read(filtered, runs["filtered"], until=is_terminal_of({one}))
-            await ctx.read(all_sub, runs["all"], until=is_terminal_of({one, two}))
-            # Whatever task two sent the filtered socket meanwhile is waiting there now.
-            await ctx.quiet_for(filtered, runs["filtered"], QUIET_S)
-        for name in ("other_project", "other_stage"):
-            await ctx.quiet_for(subs[name], runs[name], QUIET_S)
-    for name, run in runs.items():
+            tasks.setdefault((project, name), set()).add(task_id)
+        for channel, run in runs.items():
+            run.validator.expect = ctx.ws_expectation(*channel, tasks[channel])
+        await ctx.read(filtered, filtered_run, until=is_terminal_of({one}))
+        for channel in channels:
+            await ctx.read(subs[channel], runs[channel], until=is_terminal_of(set(tasks[channel])))
+        # Every task has ended now (each socket saw its own terminal events): whatever leaked is
+        # already on its way, and a short quiet read on every socket collects it.
+        async with anyio.create_task_group() as group:
+            group.start_soon(ctx.quiet_for, filtered, filtered_run, QUIET_S)
+            for channel in channels:
+                group.start_soon(ctx.quiet_for, subs[channel], runs[channel], QUIET_S)
+    filtered_run.validator.finish(ctx.clock())
+    ctx.report_socket(outcome, filtered_run)
+    for channel, run in runs.items():
         run.validator.finish(ctx.clock())
         found = list(run.validator.violations)
-        if name.startswith("other"):
-            stray = [m for m in run.messages() if m.get("task_id") in (one, two)]
-            if stray:
-                found.append(
-                    Violation(
-                        "W6",
-                        f"a socket of another {name.removeprefix('other_')} received a task's messages",
-                        f"{len(stray)} messages, first {orjson.dumps(stray[0]).decode()[:200]}",
-                        "no messages of another project or stage",
-                    )
+        foreign = {task_id: where for where, ids in tasks.items() if where != channel for task_id in ids}
+        stray = [m for m in run.messages() if m.get("task_id") in foreign]
+        if stray:
+            where = foreign[str(stray[0]["task_id"])]
+            other = "project" if where[1] == channel[1] else "stage" if where[0] == channel[0] else "project and stage"
+            found.append(
+                Violation(
+                    "W6",
+                    f"the socket of project {channel[0]}, stage {channel[1]} received messages of a task of "
+                    f"another {other} (project {where[0]}, stage {where[1]})",
+                    f"{len(stray)} messages, first {orjson.dumps(stray[0]).decode()[:200]}",
+                    "only the messages of its own project and stage",
                 )
+            )
         ctx.report_socket(outcome, run, found)
     outcome.exercise("ws", "W6", "Q5", "Q1", "Q2")
 
