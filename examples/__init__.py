@@ -1,0 +1,1 @@
+"""Example backends that implement the stage execution protocol (not part of the stagecheck package)."""
