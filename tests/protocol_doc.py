@@ -62,6 +62,7 @@ PROOFS: dict[str, tuple[str, ...]] = {
         "tests/suites/test_http_rules.py::test_sse_head_s6",
         f"{STREAM_RULES_TESTS}::test_s6_missing_accel_buffering_is_a_warning_only",
         f"{INDEPENDENT}::test_broken_independent_backend_is_blamed_on_its_rule[legacy-no-cache-control]",
+        "tests/suites/test_schemathesis_rules.py::test_a_missing_header_is_filed_under_the_rule_that_requires_it",
     ),
     "Q6": (f"{INDEPENDENT}::test_a_silent_socket_is_q6_not_ok",),
     "W2": (f"{INDEPENDENT}::test_broken_independent_backend_is_blamed_on_its_rule[closed-before-connected]",),
@@ -92,11 +93,6 @@ GAPS: dict[str, str] = {
         "otherwise the same input in async mode is the witness (its WebSocket tokens come as produced), so a "
         "backend whose SSE mode paces differently from its async mode can be misjudged, and one that does not "
         "pace (or streams fewer than 3 tokens) is not judged."
-    ),
-    "S6": (
-        "Schemathesis' missing-header failures on rewrite_stream are filed under L1 whatever the header "
-        "(`schemathesis_suite.rule_for`), so a legacy answer without `Cache-Control` is also reported as L1 by "
-        "`http.schemathesis`; `legacy.compat` files it under S6."
     ),
 }
 

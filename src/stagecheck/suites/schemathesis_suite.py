@@ -114,7 +114,11 @@ def rule_for(operation: str, title: str, text: str, legacy_rule: str = "L1") -> 
         return ("M1", "sse") if "payload" in lowered else ("S1", "sse")
     legacy = "rewrite_stream" in operation
     if "header" in lowered:
-        return (legacy_rule, "http") if legacy else ("S6", "sse")
+        # A header is filed under the rule that requires it: L1 asks the legacy answer for
+        # Deprecation and Link; Cache-Control and X-Accel-Buffering are S6 on either endpoint.
+        if not legacy or re.search(r"cache-control|x-accel-buffering", text, re.IGNORECASE):
+            return "S6", "sse"
+        return legacy_rule, "http"
     if "task-status" in operation:
         return ("T2", "http") if "rejected" in lowered or "accepted" in lowered else ("T1", "http")
     return (legacy_rule, "http") if legacy else ("E4", "http")
