@@ -450,8 +450,8 @@ def test_open_after_terminal_is_s4_when_the_client_gives_up() -> None:
 
 def test_bounds_are_parameters() -> None:
     slow = sse_stream(step=3.0)
-    assert rules(run(slow, SSE, bounds=Bounds(idle_s=2.0))) == ["Q6"]
-    assert run(slow, SSE, bounds=Bounds(idle_s=4.0, close_after_terminal_s=5.0)) == []
+    assert rules(run(slow, SSE, bounds=Bounds(idle_timeout_s=2.0))) == ["Q6"]
+    assert run(slow, SSE, bounds=Bounds(idle_timeout_s=4.0, close_after_terminal_s=5.0)) == []
 
 
 def test_replacement_character_in_the_input_may_come_back() -> None:

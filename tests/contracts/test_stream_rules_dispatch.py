@@ -22,10 +22,10 @@ def test_sse_expectation_builds_the_sse_validator() -> None:
 
 
 def test_ws_expectation_builds_the_ws_validator() -> None:
-    validator = StreamValidator(expect=Expectation("ws"), bounds=Bounds(idle_s=1.0))
+    validator = StreamValidator(expect=Expectation("ws"), bounds=Bounds(idle_timeout_s=1.0))
     assert type(validator) is WsStreamValidator
     assert isinstance(validator, StreamValidator)
-    assert validator.bounds.idle_s == 1.0
+    assert validator.bounds.idle_timeout_s == 1.0
 
 
 def test_a_subclass_named_directly_is_that_subclass_and_copies() -> None:

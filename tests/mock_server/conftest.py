@@ -213,18 +213,18 @@ async def read_sse(
     prefer: str | None = None,
     headers: dict[str, str] | None = None,
     expect: Expectation | None = None,
-    read_timeout: float = 5.0,
+    idle_timeout_s: float = 5.0,
     total_timeout: float | None = 15.0,
 ) -> SseRun:
     """POST, read the whole SSE answer, judge it with the rules core."""
     all_headers = dict(headers or {})
     if prefer:
         all_headers["Prefer"] = prefer
-    validator = StreamValidator(expect or Expectation("sse"), Bounds(first_event_s=5, idle_s=5))
+    validator = StreamValidator(expect or Expectation("sse"), Bounds(first_event_timeout_s=5, idle_timeout_s=5))
     events: list[StreamEvent] = []
     async with httpx.AsyncClient(timeout=10) as client:
         stream = stream_sse(
-            client, url, json=body, headers=all_headers, read_timeout=read_timeout, total_timeout=total_timeout
+            client, url, json=body, headers=all_headers, idle_timeout_s=idle_timeout_s, total_timeout=total_timeout
         )
         async with aclosing(stream) as iterator:  # type: ignore[type-var]
             async for event in iterator:
@@ -297,11 +297,11 @@ async def read_ws(
     validator: StreamValidator | None = None,
     *,
     until: Callable[[StreamEvent], bool] | None = None,
-    idle_timeout: float = 5.0,
+    idle_timeout_s: float = 5.0,
     total_timeout: float = 15.0,
 ) -> None:
     """Read events into `run` (and the validator) until `until` holds or the socket ends."""
-    async for event in sub.events(idle_timeout=idle_timeout, total_timeout=total_timeout, until=until):
+    async for event in sub.events(idle_timeout_s=idle_timeout_s, total_timeout=total_timeout, until=until):
         run.events.append(event)
         if validator is not None:
             validator.feed(event)

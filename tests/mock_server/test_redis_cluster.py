@@ -92,7 +92,7 @@ def test_factory_reads_the_environment(monkeypatch: pytest.MonkeyPatch, redis_ur
 async def _follow(base: str, tasks_wanted: int, posted: list[str], ready: asyncio.Event) -> list[dict[str, Any]]:
     url = base.replace("http://", "ws://") + "/ws/projects/1/stage/rewrite/"
     async with subscribe(url) as sub:
-        events = sub.events(idle_timeout=15, total_timeout=40, until=_ended_count(tasks_wanted))
+        events = sub.events(idle_timeout_s=15, total_timeout=40, until=_ended_count(tasks_wanted))
         messages: list[dict[str, Any]] = []
         validator: list[StreamEvent] = []
         ready.set()

@@ -85,7 +85,7 @@ async def status(base: str, task_id: str, project: int = 1) -> dict[str, Any]:
 async def follow(kit: Any, sub: WsSubscription, tasks: set[str], validator: StreamValidator) -> list[dict[str, Any]]:
     """Feed events to the validator until every task in `tasks` ended; the messages."""
     run = kit.WsRun()
-    await kit.read_ws(sub, run, validator, until=kit.is_terminal_of(tasks), idle_timeout=10, total_timeout=30)
+    await kit.read_ws(sub, run, validator, until=kit.is_terminal_of(tasks), idle_timeout_s=10, total_timeout=30)
     messages: list[dict[str, Any]] = run.messages
     pending = tasks - {m.get("task_id") for m in messages if m.get("type") in ("done", "error")}
     assert not pending, f"tasks {pending} did not end; got {messages[-3:]}"
@@ -95,7 +95,7 @@ async def follow(kit: Any, sub: WsSubscription, tasks: set[str], validator: Stre
 def validator(project: int, stage: str, tasks: set[str], **expect: Any) -> StreamValidator:
     return StreamValidator(
         Expectation("ws", task_ids=frozenset(tasks), project_id=project, stage_name=stage, **expect),
-        Bounds(first_event_s=10, idle_s=10),
+        Bounds(first_event_timeout_s=10, idle_timeout_s=10),
     )
 
 
@@ -108,7 +108,7 @@ async def test_task_posted_on_one_process_is_followed_on_the_other(servers: tupl
     a, b = servers
     async with subscribe(ws(b)) as sub:
         # The POST returns only after the socket is open: this subscriber is not late.
-        first = await anext(sub.events(idle_timeout=10))
+        first = await anext(sub.events(idle_timeout_s=10))
         task_id = await post(a, "tokens=30, delay-ms=10")
         check = validator(1, "rewrite", {task_id})
         check.feed(first)
@@ -159,7 +159,7 @@ async def test_isolation_across_processes(servers: tuple[str, str], kit: Any) ->
         subscribe(ws(b, 4, "rewrite")) as everything,
     ):
         for sub in (other_stage, other_project, everything):
-            await anext(sub.events(idle_timeout=10))  # WsOpened
+            await anext(sub.events(idle_timeout_s=10))  # WsOpened
         first = await post(a, "tokens=10, delay-ms=10", project=4)
         second = await post(a, "tokens=10, delay-ms=10", project=4)
         check_all = validator(4, "rewrite", {first, second})
@@ -171,7 +171,7 @@ async def test_isolation_across_processes(servers: tuple[str, str], kit: Any) ->
             await filtered.close()
         assert {m.get("task_id") for m in only if m["type"] != "connected"} == {first}
         for sub in (other_stage, other_project):
-            seen = [e async for e in sub.events(idle_timeout=0.5)]
+            seen = [e async for e in sub.events(idle_timeout_s=0.5)]
             texts = [orjson.loads(e.text)["type"] for e in seen if isinstance(e, WsMessage) and e.text]
             assert texts == ["connected"], f"a foreign message leaked: {texts}"
         for sub in (other_stage, other_project, everything):

@@ -97,7 +97,7 @@ async def test_stall_holds_the_stream_open_until_the_client_leaves(start_mock: A
     mock = start_mock()
     state = kit.state_of(mock)
     run = await kit.read_sse(
-        kit.execute_url(mock.base_url), kit.rewrite_body(), prefer="scenario=stall, tokens=4", read_timeout=0.5
+        kit.execute_url(mock.base_url), kit.rewrite_body(), prefer="scenario=stall, tokens=4", idle_timeout_s=0.5
     )
     assert [e.event for e in run.sse_events] == ["token"] * 2
     closed = run.events[-1]
@@ -116,7 +116,7 @@ async def test_a_client_that_leaves_during_a_long_wait_leaves_nothing_behind(sta
     mock = start_mock()
     state = kit.state_of(mock)
     run = await kit.read_sse(
-        kit.execute_url(mock.base_url), kit.rewrite_body(), prefer="first-delay-ms=60000, tokens=2", read_timeout=0.3
+        kit.execute_url(mock.base_url), kit.rewrite_body(), prefer="first-delay-ms=60000, tokens=2", idle_timeout_s=0.3
     )
     assert run.sse_events == []  # the client gave up during the first token's 60 s wait
     for _ in range(100):

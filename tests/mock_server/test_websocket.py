@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 def ws_validator(task_ids: set[str], project: int = 1, stage: str = "rewrite", **options: Any) -> StreamValidator:
     expect = Expectation("ws", task_ids=frozenset(task_ids), project_id=project, stage_name=stage, **options)
-    return StreamValidator(expect, Bounds(first_event_s=5, idle_s=5))
+    return StreamValidator(expect, Bounds(first_event_timeout_s=5, idle_timeout_s=5))
 
 
 async def wait_for(predicate: Any, what: str) -> None:
@@ -37,7 +37,7 @@ async def test_socket_follows_a_task_and_stays_open_after_it(start_mock: Any, ki
         validator = ws_validator({task_id}, 2, "storyboard")
         await kit.read_ws(sub, run, validator, until=kit.is_terminal_of({task_id}))
         # W7: nothing closes the socket after the terminal event; our idle timeout ends it.
-        await kit.read_ws(sub, run, validator, idle_timeout=0.4)
+        await kit.read_ws(sub, run, validator, idle_timeout_s=0.4)
     validator.finish(time.perf_counter())
     kit.assert_no_violations(validator)
     assert run.messages[0] == {"type": "connected", "project_id": 2, "stage_name": "storyboard"}  # W2
@@ -174,7 +174,7 @@ async def test_two_tasks_on_one_project_and_stage_are_isolated(start_mock: Any, 
             first_validator = ws_validator({first}, 4, task_filter=first, late_join=True)
             await kit.read_ws(everything, all_run, all_validator, until=kit.is_terminal_of({first, second}))
             await kit.read_ws(only_first, first_run, first_validator, until=kit.is_terminal_of({first}))
-            await kit.read_ws(other_stage, other_stage_run, idle_timeout=0.3)
+            await kit.read_ws(other_stage, other_stage_run, idle_timeout_s=0.3)
     for validator in (all_validator, first_validator):
         validator.finish(time.perf_counter())
         kit.assert_no_violations(validator)
@@ -202,7 +202,7 @@ async def test_stall_scenario_goes_silent_but_answers_pings(start_mock: Any, kit
             mock.base_url, kit.rewrite_body(streaming=False), prefer="scenario=stall, tokens=4"
         )
         validator = ws_validator({task_id})
-        await kit.read_ws(sub, run, validator, idle_timeout=0.4)
+        await kit.read_ws(sub, run, validator, idle_timeout_s=0.4)
     validator.finish(time.perf_counter())
     assert [m["type"] for m in run.messages] == ["connected", "token", "token"]
     assert [v.rule for v in validator.violations] == ["Q1"]  # incomplete: no terminal event

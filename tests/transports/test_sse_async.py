@@ -35,7 +35,7 @@ def of_type(events: list[StreamEvent], kind: type) -> list[Any]:
 
 async def test_conforming_stream_has_no_violations(app_server: str) -> None:
     events = await collect(f"{app_server}/sse/conforming")
-    validator = StreamValidator(Expectation("sse"), Bounds(first_event_s=5, idle_s=5))
+    validator = StreamValidator(Expectation("sse"), Bounds(first_event_timeout_s=5, idle_timeout_s=5))
     for event in events:
         validator.feed(event)
     validator.finish(time.perf_counter())
@@ -108,7 +108,7 @@ async def test_non_sse_answer_is_one_body(app_server: str) -> None:
 
 async def test_stall_ends_with_read_timeout(raw_http: Any) -> None:
     url = raw_http.serve(raw_http.Script([("send", raw_http.tokens(["a"])[0]), ("stall", None)]))
-    events = await collect(url, read_timeout=0.3)
+    events = await collect(url, idle_timeout_s=0.3)
     closed = events[-1]
     assert isinstance(closed, StreamClosed)
     assert closed.error == "no data for 0.3 s"
@@ -118,7 +118,7 @@ async def test_stall_ends_with_read_timeout(raw_http: Any) -> None:
 
 async def test_stall_before_the_head_ends_with_read_timeout(raw_http: Any) -> None:
     url = raw_http.serve(raw_http.Script([("stall", None)], head=b""))
-    events = await collect(url, read_timeout=0.3)
+    events = await collect(url, idle_timeout_s=0.3)
     assert [type(event) for event in events] == [RequestSent, StreamClosed]
     assert events[-1] == StreamClosed(events[-1].at, error="no answer for 0.3 s", by_client=True)
 
@@ -157,7 +157,7 @@ async def test_total_timeout_stops_a_slow_stream(raw_http: Any) -> None:
     steps: list[tuple[str, Any]] = []
     for chunk in raw_http.tokens(list("abcdefghij")):
         steps += [("send", chunk), ("sleep", 0.2)]
-    events = await collect(raw_http.serve(raw_http.Script(steps)), total_timeout=0.5, read_timeout=5.0)
+    events = await collect(raw_http.serve(raw_http.Script(steps)), total_timeout=0.5, idle_timeout_s=5.0)
     closed = events[-1]
     assert closed == StreamClosed(closed.at, error="total timeout of 0.5 s reached", by_client=True)
     assert 0.45 <= closed.at - events[0].at < 3.0

@@ -25,7 +25,7 @@ def is_type(name: str) -> Any:
 
 async def test_messages_and_binary_frame_arrive_in_order(ws_server: str) -> None:
     async with subscribe(f"{ws_server}/ws/feed") as sub:
-        events = [event async for event in sub.events(idle_timeout=5, until=is_type("done"))]
+        events = [event async for event in sub.events(idle_timeout_s=5, until=is_type("done"))]
     assert isinstance(events[0], WsOpened)
     messages = [event for event in events if isinstance(event, WsMessage)]
     assert [json.loads(m.text)["type"] for m in messages if m.text] == ["connected", "token", "done"]
@@ -38,8 +38,8 @@ async def test_messages_and_binary_frame_arrive_in_order(ws_server: str) -> None
 
 async def test_socket_stays_open_after_until(ws_server: str) -> None:
     async with subscribe(f"{ws_server}/ws/feed") as sub:
-        first = [event async for event in sub.events(idle_timeout=5, until=is_type("connected"))]
-        rest = [event async for event in sub.events(idle_timeout=5, until=is_type("done"))]
+        first = [event async for event in sub.events(idle_timeout_s=5, until=is_type("connected"))]
+        rest = [event async for event in sub.events(idle_timeout_s=5, until=is_type("done"))]
     assert isinstance(first[0], WsOpened) and len(first) == 2
     assert not any(isinstance(event, WsOpened) for event in rest)
     assert is_type("done")(rest[-1])
@@ -48,13 +48,13 @@ async def test_socket_stays_open_after_until(ws_server: str) -> None:
 async def test_ping_gets_pong(ws_server: str) -> None:
     async with subscribe(f"{ws_server}/ws/echo") as sub:
         await sub.send_json({"type": "ping"})
-        events = [event async for event in sub.events(idle_timeout=5, until=is_type("pong"))]
+        events = [event async for event in sub.events(idle_timeout_s=5, until=is_type("pong"))]
         await sub.send_text("plain")
         await sub.send_bytes(b"\xff")
         echoes = [
             event
             async for event in sub.events(
-                idle_timeout=5, until=lambda e: isinstance(e, WsMessage) and e.binary is not None
+                idle_timeout_s=5, until=lambda e: isinstance(e, WsMessage) and e.binary is not None
             )
         ]
     assert is_type("pong")(events[-1])
@@ -63,7 +63,7 @@ async def test_ping_gets_pong(ws_server: str) -> None:
 
 async def test_server_close_code_and_reason_are_observed(ws_server: str) -> None:
     async with subscribe(f"{ws_server}/ws/gone") as sub:
-        events = [event async for event in sub.events(idle_timeout=5)]
+        events = [event async for event in sub.events(idle_timeout_s=5)]
     assert isinstance(events[0], WsOpened)
     closed = events[-1]
     assert closed == StreamClosed(closed.at, code=4404, reason="unknown project")
@@ -72,7 +72,7 @@ async def test_server_close_code_and_reason_are_observed(ws_server: str) -> None
 
 async def test_rejected_handshake_is_observed(ws_server: str) -> None:
     async with subscribe(f"{ws_server}/ws/deny") as sub:
-        events = [event async for event in sub.events(idle_timeout=5)]
+        events = [event async for event in sub.events(idle_timeout_s=5)]
         await sub.send_json({"type": "ping"})  # dropped: the socket never opened
     (closed,) = events
     assert isinstance(closed, StreamClosed)
@@ -83,7 +83,7 @@ async def test_rejected_handshake_is_observed(ws_server: str) -> None:
 
 async def test_dropped_connection_is_an_error(ws_server: str) -> None:
     async with subscribe(f"{ws_server}/ws/drop") as sub:
-        events = [event async for event in sub.events(idle_timeout=5)]
+        events = [event async for event in sub.events(idle_timeout_s=5)]
     closed = events[-1]
     assert isinstance(closed, StreamClosed)
     assert (closed.code, closed.error, closed.by_client) == (1006, "connection lost without a close frame", False)
@@ -91,8 +91,8 @@ async def test_dropped_connection_is_an_error(ws_server: str) -> None:
 
 async def test_idle_timeout_closes_the_socket(ws_server: str) -> None:
     async with subscribe(f"{ws_server}/ws/silent") as sub:
-        events = [event async for event in sub.events(idle_timeout=0.3)]
-        again = [event async for event in sub.events(idle_timeout=0.3)]
+        events = [event async for event in sub.events(idle_timeout_s=0.3)]
+        again = [event async for event in sub.events(idle_timeout_s=0.3)]
     closed = events[-1]
     assert closed == StreamClosed(closed.at, error="no message for 0.3 s", by_client=True)
     assert 0.25 <= closed.at - events[0].at < 3.0
@@ -101,16 +101,16 @@ async def test_idle_timeout_closes_the_socket(ws_server: str) -> None:
 
 async def test_total_timeout_ends_the_reading(ws_server: str) -> None:
     async with subscribe(f"{ws_server}/ws/silent") as sub:
-        events = [event async for event in sub.events(idle_timeout=5, total_timeout=0.3)]
+        events = [event async for event in sub.events(idle_timeout_s=5, total_timeout=0.3)]
     closed = events[-1]
     assert closed == StreamClosed(closed.at, error="total timeout of 0.3 s reached", by_client=True)
 
 
 async def test_client_close_is_by_client(ws_server: str) -> None:
     async with subscribe(f"{ws_server}/ws/echo") as sub:
-        _ = [event async for event in sub.events(idle_timeout=5, until=lambda e: isinstance(e, WsOpened))]
+        _ = [event async for event in sub.events(idle_timeout_s=5, until=lambda e: isinstance(e, WsOpened))]
         await sub.close(1000)
-        events = [event async for event in sub.events(idle_timeout=5)]
+        events = [event async for event in sub.events(idle_timeout_s=5)]
     assert events == [StreamClosed(events[0].at, code=1000, by_client=True)]
 
 
@@ -131,10 +131,10 @@ async def test_http_url_is_a_config_error() -> None:
 async def test_feed_fits_the_rules_core(ws_server: str) -> None:
     validator = StreamValidator(
         Expectation("ws", task_ids=frozenset({"t1"}), project_id=1, stage_name="rewrite", allowed_types=frozenset()),
-        Bounds(first_event_s=5, idle_s=5),
+        Bounds(first_event_timeout_s=5, idle_timeout_s=5),
     )
     async with subscribe(f"{ws_server}/ws/feed") as sub:
-        async for event in sub.events(idle_timeout=5, until=is_type("done")):
+        async for event in sub.events(idle_timeout_s=5, until=is_type("done")):
             if not (isinstance(event, WsMessage) and event.binary is not None):
                 validator.feed(event)
     validator.finish(time.perf_counter())

@@ -116,7 +116,7 @@ def _done_text_len(event: StreamEvent) -> int | None:
 
 
 def _bounds(settings: StreamSettings) -> Bounds:
-    return Bounds(first_event_s=settings.read_timeout_s, idle_s=settings.read_timeout_s)
+    return Bounds(first_event_timeout_s=settings.read_timeout_s, idle_timeout_s=settings.read_timeout_s)
 
 
 def _unreachable_kind(exc: StagecheckError) -> str:
@@ -136,7 +136,7 @@ def run_sse_stream(client: httpx.Client, settings: StreamSettings, clock: Clock)
             settings.execute_url,
             json=settings.body(streaming=True),
             headers=settings.headers(),
-            read_timeout=settings.read_timeout_s,
+            idle_timeout_s=settings.read_timeout_s,
             total_timeout=settings.stream_timeout_s,
             clock=clock,
         )
@@ -192,7 +192,7 @@ def run_ws_stream(client: httpx.Client, settings: StreamSettings, clock: Clock) 
         for event in follow_socket(
             settings.socket_url(task_id),
             open_timeout=settings.read_timeout_s,
-            idle_timeout=settings.read_timeout_s,
+            idle_timeout_s=settings.read_timeout_s,
             deadline=outcome.started_at + settings.stream_timeout_s,
             total_timeout_s=settings.stream_timeout_s,
             clock=clock,

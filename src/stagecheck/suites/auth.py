@@ -46,7 +46,7 @@ async def check_auth(ctx: SuiteContext, outcome: CheckOutcome) -> None:
     url = ctx.options.socket_url(project, "rewrite", with_token=False)
     async with ctx.subscribe(url) as sub:
         run = ctx.socket_run(url, ctx.ws_expectation(project, "rewrite"))
-        await ctx.read(sub, run, until=lambda e: isinstance(e, StreamClosed), idle_s=5, total_s=10)
+        await ctx.read(sub, run, until=lambda e: isinstance(e, StreamClosed), idle_timeout_s=5, total_s=10)
     closed = run.closed
     code = None if closed is None or closed.by_client else closed.code
     ctx.report_socket(

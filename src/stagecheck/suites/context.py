@@ -187,7 +187,9 @@ class SuiteContext:
         return dict(self.options.headers)
 
     def bounds(self) -> Bounds:
-        return Bounds(first_event_s=self.options.first_event_s, idle_s=self.options.idle_s)
+        return Bounds(
+            first_event_timeout_s=self.options.first_event_timeout_s, idle_timeout_s=self.options.idle_timeout_s
+        )
 
     def prefer(self, **values: object) -> dict[str, str]:
         """A `Prefer` header for scenario-capable targets (ignored by others, RFC 7240)."""
@@ -249,7 +251,7 @@ class SuiteContext:
         events: list[StreamEvent] = []
         record = request_record("POST", url, {**sent, "Content-Type": "application/json"}, body)
         origin = self.clock()
-        total = self.options.request_timeout_s + self.options.first_event_s + 60
+        total = self.options.request_timeout_s + self.options.first_event_timeout_s + 60
         generator = cast(
             AsyncGenerator[StreamEvent, None],
             stream_sse(
@@ -257,7 +259,7 @@ class SuiteContext:
                 url,
                 json=body,
                 headers=sent,
-                read_timeout=self.options.idle_s,
+                idle_timeout_s=self.options.idle_timeout_s,
                 total_timeout=total,
                 clock=self.clock,
             ),
@@ -320,13 +322,13 @@ class SuiteContext:
         run: SocketRun,
         *,
         until: Any = None,
-        idle_s: float | None = None,
+        idle_timeout_s: float | None = None,
         total_s: float | None = None,
     ) -> None:
         """Read `sub` into `run` (judged as it comes) until `until`, a close, or a bound."""
-        idle = self.options.idle_s if idle_s is None else idle_s
-        total = self.options.request_timeout_s + self.options.first_event_s + 60 if total_s is None else total_s
-        async for event in sub.events(idle_timeout=idle, total_timeout=total, until=until):
+        idle = self.options.idle_timeout_s if idle_timeout_s is None else idle_timeout_s
+        total = self.options.request_timeout_s + self.options.first_event_timeout_s + 60 if total_s is None else total_s
+        async for event in sub.events(idle_timeout_s=idle, total_timeout=total, until=until):
             run.events.append(event)
             run.validator.feed(event)
 
@@ -335,7 +337,7 @@ class SuiteContext:
         ended = self.clock() + seconds
         while sub.ended is None and self.clock() < ended:
             before = len(run.events)
-            async for event in sub.events(idle_timeout=seconds, total_timeout=max(0.01, ended - self.clock())):
+            async for event in sub.events(idle_timeout_s=seconds, total_timeout=max(0.01, ended - self.clock())):
                 if isinstance(event, StreamClosed) and event.by_client and event.error:
                     # Our own bound closed it: that is the end of the observation, not an event.
                     run.events.append(StreamClosed(event.at, by_client=True, reason="client done"))

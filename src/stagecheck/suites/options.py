@@ -31,8 +31,8 @@ class SuiteOptions:
     profile: Profile = field(default_factory=lambda: PROFILES["ci"])
     rules: frozenset[str] | None = None
     request_timeout_s: float = 10.0
-    first_event_s: float = 10.0
-    idle_s: float = 10.0
+    first_event_timeout_s: float = 10.0
+    idle_timeout_s: float = 10.0
     seed: int = 0
     allowed_types: frozenset[str] = frozenset()
     skip_checks: frozenset[str] = frozenset()
@@ -44,7 +44,7 @@ class SuiteOptions:
 
     @property
     def check_budget_s(self) -> float:
-        return check_budget_s(self.request_timeout_s, self.first_event_s, self.idle_s)
+        return check_budget_s(self.request_timeout_s, self.first_event_timeout_s, self.idle_timeout_s)
 
     # -- URLs ---------------------------------------------------------------------------
 
@@ -169,8 +169,8 @@ def build_options(raw: dict[str, Any], embedded: tuple[str, str] | None = None) 
         profile=PROFILES[raw["profile"]],
         rules=parse_rules(raw["rules"]),
         request_timeout_s=raw["request_timeout"],
-        first_event_s=raw["first_event_timeout"],
-        idle_s=raw["idle_timeout"],
+        first_event_timeout_s=raw["first_event_timeout"],
+        idle_timeout_s=raw["idle_timeout"],
         seed=raw["seed"],
         allowed_types=frozenset(t.strip() for t in (raw.get("allow_type") or ()) if t.strip()),
         skip_checks=frozenset({"http.schemathesis"} if raw.get("no_schemathesis") else ()),

@@ -49,7 +49,7 @@ async def _ping(ctx: SuiteContext, sub: WsSubscription, run: SocketRun) -> list[
         sub,
         run,
         until=lambda e: is_pong(e) or isinstance(e, StreamClosed),
-        idle_s=PONG_WITHIN_S + 1,
+        idle_timeout_s=PONG_WITHIN_S + 1,
         total_s=PONG_WITHIN_S + 1,
     )
     pong = next((e for e in run.events if is_pong(e) and e.at >= sent_at), None)
@@ -211,7 +211,7 @@ async def _wait_until_ended(ctx: SuiteContext, project: int, task_id: str) -> bo
     """Poll task-status until the task ended (bounded by the idle bound)."""
     import anyio
 
-    deadline = ctx.clock() + ctx.options.idle_s + ctx.options.first_event_s
+    deadline = ctx.clock() + ctx.options.idle_timeout_s + ctx.options.first_event_timeout_s
     while ctx.clock() < deadline:
         exchange = await ctx.http("GET", ctx.options.status_url(project), params={"task_id": task_id})
         payload = exchange.json
@@ -329,7 +329,7 @@ async def check_ws_unknown(ctx: SuiteContext, outcome: CheckOutcome) -> None:
     for case, url in cases:
         async with ctx.subscribe(url) as sub:
             run = ctx.socket_run(url, ctx.ws_expectation(first, "rewrite"))
-            await ctx.read(sub, run, until=lambda e: isinstance(e, StreamClosed), idle_s=5, total_s=10)
+            await ctx.read(sub, run, until=lambda e: isinstance(e, StreamClosed), idle_timeout_s=5, total_s=10)
         closed = run.closed
         code = None if closed is None or closed.by_client else closed.code
         ctx.report_socket(
@@ -359,7 +359,7 @@ async def check_ws_bad_frames(ctx: SuiteContext, outcome: CheckOutcome) -> None:
             for case, frame, codes in frames:
                 sub = await stack.enter_async_context(ctx.subscribe(url))
                 run = ctx.socket_run(url, ctx.ws_expectation(project, "rewrite"))
-                await ctx.read(sub, run, until=is_message, idle_s=5, total_s=5)
+                await ctx.read(sub, run, until=is_message, idle_timeout_s=5, total_s=5)
                 bad.append((case, frame, codes, sub, run))
             task_id = _task_id(ctx, outcome, await start_task(ctx, project, "rewrite", "keep going"))
             if task_id is None:
@@ -372,7 +372,7 @@ async def check_ws_bad_frames(ctx: SuiteContext, outcome: CheckOutcome) -> None:
                 else:
                     await sub.send_bytes(frame)
             for case, _, codes, sub, run in bad:
-                await ctx.read(sub, run, until=lambda e: isinstance(e, StreamClosed), idle_s=3, total_s=5)
+                await ctx.read(sub, run, until=lambda e: isinstance(e, StreamClosed), idle_timeout_s=3, total_s=5)
                 closed = run.closed
                 code = None if closed is None or closed.by_client else closed.code
                 ctx.report_socket(

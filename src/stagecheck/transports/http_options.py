@@ -19,9 +19,9 @@ def request_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     return merged
 
 
-def bounded_timeout(base: httpx.Timeout, read_timeout: float, total_timeout: float | None) -> httpx.Timeout:
+def bounded_timeout(base: httpx.Timeout, idle_timeout_s: float, total_timeout: float | None) -> httpx.Timeout:
     """The client's connect/write/pool timeouts, with our read timeout (never past the total)."""
-    read = read_timeout if total_timeout is None else min(read_timeout, total_timeout)
+    read = idle_timeout_s if total_timeout is None else min(idle_timeout_s, total_timeout)
     return httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
 
 

@@ -47,7 +47,7 @@ async def stream_sse(
     content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     method: str = "POST",
-    read_timeout: float = 10.0,
+    idle_timeout_s: float = 10.0,
     total_timeout: float | None = None,
     max_events: int | None = None,
     clock: Callable[[], float] = time.perf_counter,
@@ -64,7 +64,7 @@ async def stream_sse(
         json=json,
         content=content,
         headers=request_headers(headers),
-        timeout=bounded_timeout(client.timeout, read_timeout, None),
+        timeout=bounded_timeout(client.timeout, idle_timeout_s, None),
     )
     started = clock()
     deadline = None if total_timeout is None else started + total_timeout
@@ -78,7 +78,7 @@ async def stream_sse(
         if is_connect_failure(exc):
             raise unreachable(str(request.url), exc, timeout=client.timeout.connect) from exc
         if isinstance(exc, httpx.TimeoutException):
-            yield StreamClosed(clock(), error=read_timeout_text(read_timeout, answered=False), by_client=True)
+            yield StreamClosed(clock(), error=read_timeout_text(idle_timeout_s, answered=False), by_client=True)
         else:
             yield StreamClosed(clock(), error=break_text(exc))
         return
@@ -93,7 +93,7 @@ async def stream_sse(
             except _TotalTimeout:
                 ending = reading.end(clock(), error=total_timeout_text(total_timeout), by_client=True)
             except httpx.TimeoutException:
-                ending = reading.end(clock(), error=read_timeout_text(read_timeout), by_client=True)
+                ending = reading.end(clock(), error=read_timeout_text(idle_timeout_s), by_client=True)
             except httpx.TransportError as exc:
                 ending = reading.end(clock(), error=break_text(exc))
             else:

@@ -31,7 +31,7 @@ def stream_sse(
     content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     method: str = "POST",
-    read_timeout: float = 10.0,
+    idle_timeout_s: float = 10.0,
     total_timeout: float | None = None,
     max_events: int | None = None,
     clock: Callable[[], float] = time.perf_counter,
@@ -48,7 +48,7 @@ def stream_sse(
         json=json,
         content=content,
         headers=request_headers(headers),
-        timeout=bounded_timeout(client.timeout, read_timeout, total_timeout),
+        timeout=bounded_timeout(client.timeout, idle_timeout_s, total_timeout),
     )
     started = clock()
     deadline = None if total_timeout is None else started + total_timeout
@@ -56,7 +56,7 @@ def stream_sse(
     def timed_out(at: float, *, answered: bool = True) -> str:
         if deadline is not None and at >= deadline:
             return total_timeout_text(total_timeout)
-        return read_timeout_text(read_timeout, answered=answered)
+        return read_timeout_text(idle_timeout_s, answered=answered)
 
     yield RequestSent(started)
     try:

@@ -115,7 +115,7 @@ def follow_socket(
     url: str,
     *,
     open_timeout: float,
-    idle_timeout: float,
+    idle_timeout_s: float,
     deadline: float | None,
     total_timeout_s: float | None,
     clock: Callable[[], float],
@@ -131,8 +131,8 @@ def follow_socket(
     parts: list[bytes] = []
     kind: list[Opcode] = []
     try:
-        while True:  # bounded: every read waits at most idle_timeout, and the deadline ends it
-            wait = idle_timeout if deadline is None else min(idle_timeout, deadline - clock())
+        while True:  # bounded: every read waits at most idle_timeout_s, and the deadline ends it
+            wait = idle_timeout_s if deadline is None else min(idle_timeout_s, deadline - clock())
             if not opened:
                 wait = min(wait, open_timeout)
             if wait <= 0:
@@ -144,8 +144,8 @@ def follow_socket(
                 at = clock()
                 if not opened:
                     raise unreachable(url, TimeoutError("no handshake answer"), timeout=open_timeout) from None
-                by_total = wait < idle_timeout
-                text = total_timeout_text(total_timeout_s) if by_total else idle_timeout_text(idle_timeout)
+                by_total = wait < idle_timeout_s
+                text = total_timeout_text(total_timeout_s) if by_total else idle_timeout_text(idle_timeout_s)
                 yield StreamClosed(at, error=text, by_client=True)
                 return
             except OSError:

@@ -108,7 +108,7 @@ class WsSubscription:
     def events(
         self,
         *,
-        idle_timeout: float = 10.0,
+        idle_timeout_s: float = 10.0,
         total_timeout: float | None = None,
         until: Callable[[StreamEvent], bool] | None = None,
     ) -> Iterator[StreamEvent]:
@@ -128,16 +128,16 @@ class WsSubscription:
             yield first
             if self.ended is not None or (until is not None and until(first)):
                 return
-        while True:  # bounded: every wait is limited by idle_timeout
-            wait = idle_timeout if deadline is None else min(idle_timeout, deadline - self._clock())
-            by_total = wait < idle_timeout
+        while True:  # bounded: every wait is limited by idle_timeout_s
+            wait = idle_timeout_s if deadline is None else min(idle_timeout_s, deadline - self._clock())
+            by_total = wait < idle_timeout_s
             try:
                 event = self._queue.get(timeout=max(0.0, wait))
             except queue.Empty:
                 at = self._clock()
                 self.ended = StreamClosed(
                     at,
-                    error=total_timeout_text(total_timeout) if by_total else idle_timeout_text(idle_timeout),
+                    error=total_timeout_text(total_timeout) if by_total else idle_timeout_text(idle_timeout_s),
                     by_client=True,
                 )
                 self.close()

@@ -42,8 +42,8 @@ def _parse_json_leniently(text: str) -> Any:
 class Bounds:
     """Time bounds in seconds (Q6, S4, S5)."""
 
-    first_event_s: float = 10.0
-    idle_s: float = 10.0
+    first_event_timeout_s: float = 10.0
+    idle_timeout_s: float = 10.0
     close_after_terminal_s: float = 2.0
     # S5 is judged only when the producer's pacing is known (a scenario that sets it).
     min_buffering_span_s: float = 0.2
@@ -138,7 +138,7 @@ class StreamValidator:
         self._head_failed = False
         self._new: list[Violation] = []
         self._types = self.schemas.types
-        self._idle_s = self.bounds.idle_s
+        self._idle_s = self.bounds.idle_timeout_s
         # An instance copy of the class's `_message_kind`: faster for `feed` to read.
         self._message_class: type[StreamEvent] = self._message_kind
 
@@ -242,12 +242,12 @@ class StreamValidator:
         self.events += 1
         if self.first_event_at is None:
             self.first_event_at = at
-            if self.started_at is not None and at - self.started_at > self.bounds.first_event_s:
+            if self.started_at is not None and at - self.started_at > self.bounds.first_event_timeout_s:
                 self._report(
                     "Q6",
                     "first event arrived too late",
                     received=f"{at - self.started_at:.3f} s after the request",
-                    expected=f"within {self.bounds.first_event_s:g} s (first-event bound)",
+                    expected=f"within {self.bounds.first_event_timeout_s:g} s (first-event bound)",
                     at=at,
                     index=self.events,
                 )
@@ -258,23 +258,23 @@ class StreamValidator:
     def _check_gap(self, at: float, final: bool = False) -> None:
         last = self.last_activity_at
         if last is None:
-            if final and self.started_at is not None and at - self.started_at > self.bounds.first_event_s:
+            if final and self.started_at is not None and at - self.started_at > self.bounds.first_event_timeout_s:
                 self._report(
                     "Q6",
                     "no event arrived",
                     received=f"nothing in {at - self.started_at:.3f} s",
-                    expected=f"a first event within {self.bounds.first_event_s:g} s",
+                    expected=f"a first event within {self.bounds.first_event_timeout_s:g} s",
                     at=at,
                 )
             return
         if final and self.primary.terminal is not None:
             return  # a quiet stream after its terminal event is S4/W7 business, not Q6
-        if at - last > self.bounds.idle_s:
+        if at - last > self.bounds.idle_timeout_s:
             self._report(
                 "Q6",
                 "stream went silent" if final else "gap between events too long",
                 received=f"{at - last:.3f} s without an event",
-                expected=f"at most {self.bounds.idle_s:g} s between events (idle bound)",
+                expected=f"at most {self.bounds.idle_timeout_s:g} s between events (idle bound)",
                 at=at,
                 index=None if final else self.events,
             )
