@@ -31,7 +31,7 @@ from stagecheck.contracts.rule_catalog import RULES_BY_ID
 from stagecheck.contracts.stream_rules import Bounds, Expectation, StreamValidator
 from stagecheck.contracts.violations import Violation
 from stagecheck.results.contract_results import CheckOutcome, Finding, RequestRecord
-from stagecheck.transports.failures import is_connect_failure, unreachable
+from stagecheck.transports.http_async import request_json
 from stagecheck.transports.sse_async import stream_sse
 from stagecheck.transports.ws_async import WsSubscription, subscribe
 
@@ -223,17 +223,19 @@ class SuiteContext:
             content = orjson.dumps(json)
             sent.setdefault("Content-Type", "application/json")
         record = request_record(method, url, sent, shown_body)
-        started = self.clock()
-        try:
-            response = await self.client.request(
-                method, url, content=content, headers=sent, timeout=self.options.request_timeout_s
-            )
-        except httpx.TransportError as exc:
-            if is_connect_failure(exc):
-                raise unreachable(url, exc, timeout=self.options.request_timeout_s) from exc
-            ended = self.clock()
-            return Exchange(record, 0, {}, f"(no answer: {type(exc).__name__} {exc})".encode(), started, ended)
-        return Exchange(record, response.status_code, dict(response.headers), response.content, started, self.clock())
+        answer = await request_json(
+            self.client,
+            method,
+            url,
+            content=content,
+            headers=sent,
+            timeout=self.options.request_timeout_s,
+            clock=self.clock,
+        )
+        body = answer.body if answer.status else f"(no answer: {answer.error})".encode()
+        return Exchange(
+            record, answer.status, dict(answer.headers), body, answer.sent_at, answer.sent_at + answer.elapsed
+        )
 
     # -- SSE ------------------------------------------------------------------------------
 

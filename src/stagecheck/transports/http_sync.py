@@ -19,22 +19,25 @@ def request_json(
     json: object | None = None,
     content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> HttpExchange:
     """Send one request and read the whole answer.
 
     Raises TargetUnreachable when the connection cannot be made. A target that accepted the
     connection and then timed out or broke gives an HttpExchange with status 0 and `error`.
+    `timeout` (seconds) bounds this request instead of the client's own timeouts.
     """
-    request = client.build_request(method, url, json=json, content=content, headers=headers)
+    bound = httpx.Timeout(timeout) if timeout is not None else client.timeout
+    request = client.build_request(method, url, json=json, content=content, headers=headers, timeout=bound)
     sent_at = clock()
     try:
         response = client.send(request)
     except httpx.TransportError as exc:
         if is_connect_failure(exc):
-            raise unreachable(str(request.url), exc, timeout=client.timeout.connect) from exc
+            raise unreachable(str(request.url), exc, timeout=bound.connect) from exc
         if isinstance(exc, httpx.TimeoutException):
-            error = read_timeout_text(client.timeout.read or 0.0, answered=False)
+            error = read_timeout_text(bound.read or 0.0, answered=False)
         else:
             error = break_text(exc)
         return HttpExchange(0, (), b"", None, sent_at, clock() - sent_at, error)
