@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from stagecheck.commands.option_decorators import with_options
 from stagecheck.errors import ConfigError
 from stagecheck.reports.contract_html import write_html
 from stagecheck.reports.contract_markdown import render_markdown
@@ -93,11 +94,8 @@ def click_option(option: GateOption) -> Callable[[FC], FC]:
     return click.option(option.name, option.dest, **kwargs)
 
 
-def gate_options(function: FC) -> FC:
-    """Every option of the table (suites/option_table.py), in its order."""
-    for option in reversed(GATE_OPTIONS):
-        function = click_option(option)(function)
-    return function
+# Every option of the table (suites/option_table.py), in its order.
+gate_options = with_options(GATE_OPTIONS, click_option)
 
 
 @click.command("contract")

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from stagecheck.commands.option_decorators import with_options
 from stagecheck.mock_server.cluster import ScaleOptions, serve_scaled
 from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.server import serve
@@ -101,11 +102,8 @@ def click_option(option: MockOption) -> Callable[[FC], FC]:
     return click.option(*names, **kwargs)
 
 
-def mock_options(function: FC) -> FC:
-    """Every option of MOCK_OPTIONS, in its order."""
-    for option in reversed(MOCK_OPTIONS):
-        function = click_option(option)(function)
-    return function
+# Every option of MOCK_OPTIONS, in its order.
+mock_options = with_options(MOCK_OPTIONS, click_option)
 
 
 @click.command("mock")
