@@ -8,7 +8,7 @@ check turns what is wrong into `Finding`s through `ctx.report(...)`, which redac
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -152,16 +152,7 @@ class StreamRun:
         return next((e for e in self.events if isinstance(e, StreamClosed)), None)
 
     def payloads(self) -> list[dict[str, Any]]:
-        out = []
-        for event in self.events:
-            if isinstance(event, SseEvent):
-                try:
-                    payload = orjson.loads(event.data)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(payload, dict):
-                    out.append(payload)
-        return out
+        return json_objects(event.data for event in self.events if isinstance(event, SseEvent))
 
     @property
     def terminal(self) -> dict[str, Any] | None:
@@ -484,16 +475,7 @@ class SocketRun:
     sent: list[str] = field(default_factory=list)
 
     def messages(self) -> list[dict[str, Any]]:
-        out = []
-        for event in self.events:
-            if isinstance(event, WsMessage) and event.text is not None:
-                try:
-                    payload = orjson.loads(event.text)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(payload, dict):
-                    out.append(payload)
-        return out
+        return json_objects(e.text for e in self.events if isinstance(e, WsMessage) and e.text is not None)
 
     @property
     def closed(self) -> StreamClosed | None:
@@ -550,6 +532,19 @@ class SocketTask:
             None if terminal is None else terminal - start,
             self.connect_s,
         )
+
+
+def json_objects(texts: Iterable[str]) -> list[dict[str, Any]]:
+    """The texts that are JSON objects, parsed; anything else is left to the rules core to report."""
+    out = []
+    for text in texts:
+        try:
+            payload = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(payload, dict):
+            out.append(payload)
+    return out
 
 
 def is_terminal_of(task_ids: set[str]) -> Any:
