@@ -18,7 +18,7 @@ run: setup
 	$(BIN)/stagecheck run
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 	$(MAKE) --no-print-directory lint
 
 lint: setup

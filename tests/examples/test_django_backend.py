@@ -163,14 +163,11 @@ def test_a_realistic_breakage_is_blamed_on_its_rule(
     assert any(finding["rule"] == rule for finding in results["findings"]), output
 
 
-@pytest.mark.xfail(
-    reason="the gate lets task-status lag the terminal event by up to 2 s (suites/agreement.py SETTLE_S), "
-    "which protocol.md's T3 does not say",
-    strict=True,
-)
-def test_a_result_backend_lagging_by_300_ms_is_blamed_on_t3(
+def test_a_result_backend_lagging_by_300_ms_is_within_t3s_grace(
     redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # By design (docs/protocol.md, T3): task-status may settle up to 2 s after the terminal event,
+    # as a Celery result backend written by another process does; a 3 s lag is blamed (above).
     monkeypatch.setenv("STAGECHECK_EXAMPLE_RESULT_LAG_S", "0.3")
     code, results, output = run_breakage(redis_server, tmp_path, "result-lag", "T3")
-    assert code == 1 and "T3" in failed_rules(results), output
+    assert code == 0 and "T3" not in failed_rules(results), output

@@ -286,7 +286,9 @@ RULES: tuple[Rule, ...] = (
         ("http",),
         "After `done` the status is SUCCESS with `result.full_text == done.full_text`; after `error` it is FAILURE "
         "with `error`; status never moves backwards.",
-        "task-status is polled while a task streams over the socket and after its terminal event.",
+        "task-status is polled about four times over the task's measured length while it streams over the "
+        "socket, then until it settles: SUCCESS/FAILURE may come up to 2 s after the terminal event (a result "
+        "backend written by another process lags the published event), and a later or different answer is T3.",
     ),
     Rule(
         "L1",
