@@ -14,7 +14,7 @@ def write_results(path: Path, report: object) -> None:
     print(f"wrote {path}")
 
 
-def parse_pacing(doc: str, defaults: dict[str, int | float]) -> argparse.Namespace:
+def parse_pacing(doc: str, defaults: dict[str, int | float | str]) -> argparse.Namespace:
     """The script's options (`--users`, `--seconds`, the pacing ...), typed and ordered as `defaults`."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     for name, default in defaults.items():
@@ -27,7 +27,7 @@ def prefer_of(args: argparse.Namespace) -> str:
     return f"tokens={args.tokens}, delay-ms={args.delay_ms:g}, first-delay-ms={args.first_delay_ms:g}"
 
 
-def command_of(script: str, args: argparse.Namespace, defaults: dict[str, int | float]) -> str:
+def command_of(script: str, args: argparse.Namespace, defaults: dict[str, int | float | str]) -> str:
     """The command line that reproduces this run, e.g. `benchmarks/bench_x.py --users 20 --seconds 8`."""
     words = [f"benchmarks/{Path(script).name}"]
     for name in defaults:

@@ -78,6 +78,39 @@ def test_a_saturated_client_gets_more_processes_and_the_level_is_run_again() -> 
     assert "the client, not the target, was the limit" in result.note
 
 
+class NoisyLatencyTarget:
+    """Holds up to `capacity` users, but the first try at `blip` users misses the TTFT SLO (other work)."""
+
+    def __init__(self, capacity: int, blip: int, *, fail_with_errors: bool = False) -> None:
+        self.capacity, self.blip, self.fail_with_errors = capacity, blip, fail_with_errors
+        self.tried: list[int] = []
+
+    def __call__(self, mode: str, users: int, processes: int, index: int) -> tuple[LevelResult, bool]:
+        first_blip = users == self.blip and users not in self.tried
+        self.tried.append(users)
+        if users > self.capacity:
+            return level(users, processes, ttft_ms=3000.0), False
+        if first_blip:
+            return level(users, processes, failed=5 if self.fail_with_errors else 0, ttft_ms=1500.0), False
+        return level(users, processes), False
+
+
+def test_a_latency_only_miss_is_confirmed_once_and_a_blip_does_not_set_the_knee() -> None:
+    target = NoisyLatencyTarget(capacity=300, blip=80)
+    result, _, _ = search(target)
+    assert target.tried.count(80) == 2 and [s.phase for s in result.steps].count("confirm") >= 1
+    assert result.knee <= 300 < result.first_failed and result.knee >= 270
+    # A real knee is confirmed too, and still stops the growth: both tries at the first level above it failed.
+    above = [s for s in result.steps if s.users == result.first_failed]
+    assert [s.held for s in above] == [False, False] and above[-1].phase == "confirm"
+
+
+def test_errors_are_never_retried_as_noise() -> None:
+    target = NoisyLatencyTarget(capacity=300, blip=80, fail_with_errors=True)
+    result, _, _ = search(target)
+    assert target.tried.count(80) == 1 and result.knee < 80
+
+
 def test_the_search_is_bounded_by_steps_and_time() -> None:
     result, levels, _ = search(FakeTarget(1500), max_steps=3)
     assert result.stopped_by == "max-steps" and len(levels) == 3

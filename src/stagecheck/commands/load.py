@@ -143,9 +143,9 @@ def expand_modes(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option(
     "--max-steps",
     type=click.IntRange(1, 100),
-    default=12,
+    default=16,
     show_default=True,
-    help="With --find-capacity: the most levels tried per mode (retries with more processes included).",
+    help="With --find-capacity: the most levels tried per mode (retries and confirmations included).",
 )
 @click.option(
     "--spawn-rate",
@@ -255,7 +255,7 @@ def command(
     find_capacity: bool = False,
     max_users: int = 2000,
     max_time: str = "9m",
-    max_steps: int = 12,
+    max_steps: int = 16,
 ) -> None:
     """Sweep concurrency levels in SSE and WebSocket mode; measure TTFT, inter-token gaps, E2E.
 

@@ -224,7 +224,8 @@ class CapacityStep:
 
     users: int
     processes: int  # load processes it ran with
-    phase: Literal["grow", "bisect", "retry"]  # retry: the same level again with more load processes
+    # retry: the same level again with more load processes; confirm: again after a latency-only miss
+    phase: Literal["grow", "bisect", "retry", "confirm"]
     held: bool
     broken: tuple[Broken, ...] = ()  # what did not hold, the limiting figure first
     ttft_p95_ms: float | None = None
