@@ -18,7 +18,9 @@ Broken variants, one switch of `BackendConfig` each, every other behaviour corre
 - `no_snapshot`: a late subscriber gets live tokens only; `wrong_snapshot`: its snapshot is
   the last token alone (W5);
 - `legacy_no_cache_control`: rewrite_stream answers lack `Cache-Control` (S6);
-- `close_before_connected`: every socket is closed right after the handshake (W2).
+- `close_before_connected`: every socket is closed right after the handshake (W2);
+- `ignore_resume`: a socket that reopens with a `?task_id=` already followed once gets no
+  answer to its handshake (a reconnect that hangs).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class BackendConfig:
     wrong_snapshot: bool = False  # broken: a late subscriber's snapshot is the last token alone (W5)
     legacy_no_cache_control: bool = False  # broken: rewrite_stream answers lack Cache-Control (S6)
     close_before_connected: bool = False  # broken: sockets are closed before connected (W2)
+    ignore_resume: bool = False  # broken: a second socket for the same ?task_id= is never answered
     deprecated_since: int = 1_735_689_600  # 2025-01-01, the legacy endpoint's Deprecation date
 
 
@@ -166,6 +169,7 @@ class IndependentBackend:
         self.tasks: dict[str, Task] = {}
         self.subscribers: set[Subscriber] = set()
         self.running: set[asyncio.Task[None]] = set()
+        self.followed: set[str] = set()  # ?task_id= values a socket has asked for (ignore_resume)
 
     # -- ASGI entry ---------------------------------------------------------------------
 
@@ -438,6 +442,14 @@ class IndependentBackend:
             return
         match = CHANNEL.match(scope["path"])
         query = query_of(scope)
+        wanted_task = query.get("task_id")
+        resumed = wanted_task is not None and wanted_task in self.followed
+        if wanted_task is not None:
+            self.followed.add(wanted_task)
+        if self.config.ignore_resume and resumed:
+            while (await receive())["type"] != "websocket.disconnect":
+                pass  # the handshake stays unanswered until the client gives up
+            return
         await send({"type": "websocket.accept"})
         if match is None:
             await send({"type": "websocket.close", "code": 4404, "reason": "no such channel"})

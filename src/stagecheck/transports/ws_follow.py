@@ -95,6 +95,10 @@ class _Socket:
         finally:
             self.sock.close()
 
+    def drop(self) -> None:
+        """Cut the connection with no close frame: the server sees it lost (1006), as on a network drop."""
+        self.sock.close()
+
 
 def _message(frame: Frame, at: float, parts: list[bytes], kind: list[Opcode]) -> WsMessage | None:
     """A whole message from data frames (fragments are joined); None while one is unfinished."""
@@ -120,11 +124,13 @@ def follow_socket(
     total_timeout_s: float | None,
     clock: Callable[[], float],
     until: Callable[[StreamEvent], bool],
+    drop: bool = False,
 ) -> Iterator[StreamEvent]:
     """WsOpened, WsMessage as they arrive, then a StreamClosed; stops (and closes) after `until`.
 
     Raises TargetUnreachable when nothing accepts the connection. A rejected handshake, a
-    close, a break or a timeout ends the events with a StreamClosed saying so.
+    close, a break or a timeout ends the events with a StreamClosed saying so. `drop`: stop
+    by cutting the connection without the close handshake (a client whose network went).
     """
     conn = _Socket(url, open_timeout)
     opened = False
@@ -183,4 +189,7 @@ def follow_socket(
                     yield StreamClosed(at, code=ABNORMAL_CLOSURE, error="connection lost without a close frame")
                 return
     finally:
-        conn.close()
+        if drop:
+            conn.drop()
+        else:
+            conn.close()
