@@ -25,6 +25,7 @@ from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus, InvalidURI
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from stagecheck.contracts.events import StreamClosed, StreamEvent, WsMessage, WsOpened
@@ -81,7 +82,8 @@ class _Socket:
 
     def close(self) -> None:
         try:
-            if self.protocol.close_sent is None and self.protocol.close_rcvd is None:
+            opened = self.protocol.state is State.OPEN  # no close frame before the handshake's answer
+            if opened and self.protocol.close_sent is None and self.protocol.close_rcvd is None:
                 self.protocol.send_close(1000)
                 self.flush()
                 self.sock.settimeout(CLOSE_TIMEOUT_S)
