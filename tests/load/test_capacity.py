@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -109,6 +110,40 @@ def test_errors_are_never_retried_as_noise() -> None:
     target = NoisyLatencyTarget(capacity=300, blip=80, fail_with_errors=True)
     result, _, _ = search(target)
     assert target.tried.count(80) == 1 and result.knee < 80
+
+
+def lagging_level(users: int, processes: int, share: float) -> LevelResult:
+    """A level whose users were in a stream `share` of the time: 2 s streams, window 10 s, CPU 60 %."""
+    base = level(users, processes, cpu=60.0)
+    streams = round(share * users * 10.0 / 2.0)
+    return dataclasses.replace(
+        base, window_s=10.0, streams=streams, completed=streams, good=streams,
+        e2e=Distribution(count=streams, mean_us=2_000_000.0, p95_us=2_100_000),
+    )  # fmt: skip
+
+
+def test_a_client_that_cannot_keep_its_users_streaming_is_saturated_whatever_its_cpu() -> None:
+    tried: list[tuple[int, int]] = []
+
+    def target(mode: str, users: int, processes: int, index: int) -> tuple[LevelResult, bool]:
+        tried.append((users, processes))
+        return lagging_level(users, processes, 1.0 if users <= 150 * processes else 0.6), False
+
+    config = CapacitySearch(start_users=50, max_users=2000, max_processes=2)
+    result, _, _ = search_mode("sse", target, config, default_gate(), Slo(), processes=1, deadline=1e9,
+                               cost_s=lambda u: 1.0)  # fmt: skip
+    assert (200, 1) in tried and (200, 2) in tried  # lagging at 200 with one process: again with two
+    assert result.knee <= 300 < result.first_failed and result.client_limited
+    assert result.limiting is not None and result.limiting.metric == "streaming_share"
+    assert "kept only 60% of its users streaming" in result.note and "Little's law" in result.limiting.text
+
+
+def test_the_streaming_share_is_littles_law() -> None:
+    assert lagging_level(100, 1, 0.8).streaming_share == pytest.approx(0.8)
+    assert level(10).streaming_share is None  # no E2E recorded
+    broken = level_breaks(lagging_level(100, 1, 0.8), {}, Slo(), 0.9)
+    assert [b.metric for b in broken] == ["streaming_share"]
+    assert level_breaks(lagging_level(100, 1, 0.8), {}, Slo()) == []  # a plain sweep does not judge it
 
 
 def test_the_search_is_bounded_by_steps_and_time() -> None:

@@ -41,6 +41,8 @@ LEVEL_OVERHEAD_S = 5.0
 # --duration when none is given: a sweep holds each level 30 s, a capacity search (many levels) 8 s.
 DEFAULT_DURATION = "30s"
 CAPACITY_DURATION = "8s"
+# --find-capacity against the embedded mock: what each task streams (see where it is used).
+CAPACITY_MOCK_TEXT = "30 tokens per task at 10 tokens/s after a 300 ms first-token wait (3.2 s a stream)"
 
 
 def parse_slo(text: str) -> Slo:
@@ -191,7 +193,13 @@ def command(
                 from stagecheck.mock_server.config import MockConfig
                 from stagecheck.mock_server.embedded import EmbeddedMock
 
-                mock = stack.enter_context(EmbeddedMock(MockConfig(), mode="process"))
+                mock_config = MockConfig()
+                if search is not None:
+                    # The mock's default tasks (12 tokens, 240 ms) end before most sockets of a big
+                    # level open: streams like an LLM's (10 tokens/s) make every level time tokens.
+                    mock_config = MockConfig(tokens=30, token_delay_ms=100.0, first_token_delay_ms=300.0)
+                    click.echo(f"stagecheck load: the embedded mock streams {CAPACITY_MOCK_TEXT}", err=True)
+                mock = stack.enter_context(EmbeddedMock(mock_config, mode="process"))
                 stream = dataclasses.replace(stream, base_url=mock.base_url, ws_url=ws_url_for(mock.base_url))
                 config = dataclasses.replace(config, stream=stream, target_pid=mock.pid, target_kind="embedded-mock")
                 click.echo(f"stagecheck load: embedded mock at {mock.base_url} (pid {mock.pid})", err=True)

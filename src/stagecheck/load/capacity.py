@@ -13,10 +13,15 @@ worse, never better. So a level that failed on a latency SLO alone (no violation
 error) is run once more at the same users ("confirm"), and holds if that try holds: the
 better of two tries is what the target can do. Violations and errors are never retried.
 
-A knee of the load client is not a knee of the target: when the client used close to one
-core per load process (`saturated_cpu`) at a level that did not hold, that level is run
-again with twice the Locust processes (Locust's distributed mode, up to `max_processes`),
-and when it cannot be, the result says plainly that the client may have been the limit.
+A knee of the load client is not a knee of the target. The client is saturated at a level
+when it used close to one core per load process (`saturated_cpu`), or when it could not
+keep its users in streams: a user of these closed-loop scenarios has no think time, so
+streams/s x mean E2E (Little's law) is the number of users streaming, and when that is
+below `min_streaming_share` of the users, the rest were waiting on the client itself (a
+level's figures then describe the client, so it does not hold). At a saturated level
+that did not hold, the level is run again with twice the Locust processes (Locust's
+distributed mode, up to `max_processes`), and when it cannot be, the result says plainly
+that the client may have been the limit.
 
 The search is bounded: at most `max_steps` levels per mode, and no level starts that
 would end after the mode's share of `max_time_s` (the modes share it in turn, what one
@@ -69,6 +74,7 @@ class CapacitySearch:
     max_steps: int = 16  # levels per mode, retries and confirmations included
     max_processes: int = os.cpu_count() or 1
     saturated_cpu: float = 85.0  # % of one core per load process: the client is the bottleneck
+    min_streaming_share: float = 0.9  # users in a stream (Little's law) below this share: the client lags
 
     def __post_init__(self) -> None:
         if self.start_users < 1:
@@ -118,8 +124,14 @@ def estimate(config: SweepConfig, search: CapacitySearch) -> str:
     )
 
 
-def level_breaks(level: LevelResult, limits: dict[str, float], slo: Slo) -> list[Broken]:
-    """What did not hold at a level, the limiting figure first: violations, errors, SLOs, other limits."""
+def level_breaks(
+    level: LevelResult, limits: dict[str, float], slo: Slo, min_streaming_share: float = 0.0
+) -> list[Broken]:
+    """What did not hold at a level, the limiting figure first: violations, errors, SLOs, other limits.
+
+    `min_streaming_share` (the capacity search's): fewer users streaming than this share is a
+    load client that lags, and breaks the level last of all (its figures are the client's).
+    """
     if level.streams == 0:
         return [Broken("streams", 0.0, 1.0, "no stream ended within the level's window")]
     broken: list[Broken] = []
@@ -161,6 +173,19 @@ def level_breaks(level: LevelResult, limits: dict[str, float], slo: Slo) -> list
             continue
         if (bound == "max" and value > limit) or (bound == "min" and value < limit):
             broken.append(Broken(metric, value, limit, f"{metric} {value:.6g} breaks the gate's {key} = {limit:g}"))
+    share = level.streaming_share
+    if share is not None and share < min_streaming_share:
+        streaming = level.streams_per_s * level.e2e.mean_us / 1e6
+        broken.append(
+            Broken(
+                "streaming_share",
+                share,
+                min_streaming_share,
+                f"only {share:.0%} of the users were streaming (Little's law: {level.streams_per_s:.0f} streams/s "
+                f"x {level.e2e.mean_us / 1e6:.2f} s mean E2E = {streaming:.0f} of {level.users}): "
+                "the load client did not keep up",
+            )
+        )
     return broken
 
 
@@ -209,8 +234,9 @@ def search_mode(
             break
         level, interrupted = run_level(mode, users, processes, len(steps) + 1)
         levels.append(level)
-        broken = level_breaks(level, gate.limits_for(mode, users), slo)
+        broken = level_breaks(level, gate.limits_for(mode, users), slo, search.min_streaming_share)
         cpu = client_cpu_per_process(level)
+        lagging = any(b.metric == "streaming_share" for b in broken)
         step = CapacityStep(
             users=users,
             processes=processes,
@@ -220,7 +246,7 @@ def search_mode(
             ttft_p95_ms=level.ttft.percentile_ms(95.0),
             itl_p95_ms=level.itl.percentile_ms(95.0),
             client_cpu_per_process=None if cpu is None else round(cpu, 1),
-            client_saturated=cpu is not None and cpu >= search.saturated_cpu,
+            client_saturated=lagging or (cpu is not None and cpu >= search.saturated_cpu),
         )
         steps.append(step)
         if interrupted:
@@ -303,9 +329,13 @@ def _note(
             if can_add_processes
             else "more cannot be added with --expect-workers"
         )
+        cpu = high_step.client_cpu_per_process
+        lag = next((b for b in high_step.broken if b.metric == "streaming_share"), None)
+        signs = [f"used {cpu:.0f}% of a core per process" if cpu is not None else ""]
+        signs.append(f"kept only {lag.value:.0%} of its users streaming" if lag is not None else "")
         text += (
-            f" At {high} users the load client used {high_step.client_cpu_per_process:.0f}% of a core per "
-            f"process ({processes} process(es); {why}): the client, not the target, was the limit, "
+            f" At {high} users the load client {' and '.join(x for x in signs if x)} "
+            f"({processes} process(es); {why}): the client, not the target, was the limit, "
             "and the target's knee may be higher."
         )
     if stopped_by in ("max-time", "max-steps"):

@@ -160,6 +160,18 @@ class LevelResult:
         return self.late_joins / self.streams if self.streams else 0.0
 
     @property
+    def streaming_share(self) -> float | None:
+        """Share of the users that were in a stream on average (Little's law: streams/s x mean E2E / users).
+
+        A closed-loop user with no think time is always in a stream, so this is about 1 when
+        the load client keeps up; below, its users wait on the client between streams.
+        None when no stream completed (no E2E to multiply by).
+        """
+        if self.e2e.count == 0 or not self.users:
+            return None
+        return self.streams_per_s * (self.e2e.mean_us / 1e6) / self.users
+
+    @property
     def server_cpu_ms_per_stream(self) -> float | None:
         if self.server is None or not self.streams:
             return None
@@ -313,6 +325,7 @@ class LoadResults:
                 "chars_per_s": level.chars_per_s,
                 "full_tokens_per_s": level.full_tokens_per_s,
                 "late_join_share": level.late_join_share,
+                "streaming_share": level.streaming_share,
                 "server_cpu_ms_per_stream": level.server_cpu_ms_per_stream,
                 "server_rss_per_user_kib": level.server_rss_per_user_kib,
             }
