@@ -9,9 +9,10 @@ from typing import Any, TypeVar
 import click
 
 from stagecheck.commands.option_decorators import with_options
+from stagecheck.errors import ConfigError
 from stagecheck.mock_server.cluster import ScaleOptions, serve_scaled
 from stagecheck.mock_server.config import MockConfig
-from stagecheck.mock_server.server import serve
+from stagecheck.mock_server.server import DEFAULT_SERVER, SERVER_NAMES, check_server, serve
 
 FC = TypeVar("FC", bound=Callable[..., Any])
 
@@ -32,6 +33,13 @@ class MockOption:
 MOCK_OPTIONS: tuple[MockOption, ...] = (
     MockOption("--host", "Interface to bind (loopback by default).", "127.0.0.1"),
     MockOption("--port", "Port to bind.", 8000, click.IntRange(0, 65535)),
+    MockOption(
+        "--server",
+        "ASGI server: uvicorn, or granian (Rust; one process, no --workers/--broker/--executor celery).",
+        DEFAULT_SERVER,
+        click.Choice(SERVER_NAMES),
+        dest="server_name",
+    ),
     MockOption("--tokens", "Tokens per task.", 12, click.IntRange(0, 100_000)),
     MockOption("--token-delay-ms", "Delay between tokens, ms.", 20.0, click.FloatRange(0, 60_000)),
     MockOption("--first-token-delay-ms", "Delay before the first token, ms.", 0.0, click.FloatRange(0, 600_000)),
@@ -111,6 +119,7 @@ mock_options = with_options(MOCK_OPTIONS, click_option)
 def command(
     host: str,
     port: int,
+    server_name: str,
     tokens: int,
     token_delay_ms: float,
     first_token_delay_ms: float,
@@ -150,7 +159,10 @@ def command(
         executor="celery" if executor == "celery" else "inline",
         celery_concurrency=celery_concurrency,
     )
+    server = check_server(server_name)
     if scale.distributed:
+        if server != "uvicorn":
+            raise ConfigError("--workers, --broker redis://... and --executor celery need --server uvicorn")
         serve_scaled(config, scale, host=host, port=port)
         return
-    serve(config, host=host, port=port)
+    serve(config, host=host, port=port, server_name=server)

@@ -1,6 +1,7 @@
 """`EmbeddedMock`: the mock on 127.0.0.1 on a free port, for the length of a `with` block.
 
 `mode="thread"` runs uvicorn in a thread of this process (fast, shares the GIL);
+`server="granian"` runs it under Granian instead (in either mode).
 `mode="process"` runs `python -m stagecheck.mock_server` in a subprocess, which a load
 run needs: Locust's gevent monkey-patching must never share a process with asyncio.
 The listening socket is bound here and handed over, so the port is known before the
@@ -14,6 +15,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,10 +27,11 @@ from typing import IO, TYPE_CHECKING, Literal
 from stagecheck.errors import StagecheckError
 
 from .config import MockConfig
-from .server import MockServer, bind_socket, build_server
+from .server import DEFAULT_SERVER, MockServer, ServerName, bind_socket, build_server, check_server
 
 if TYPE_CHECKING:  # the cluster module imports Redis: only when it is used
     from .cluster import ScaleOptions
+    from .granian_server import GranianMock
 
 START_TIMEOUT_S = 10.0
 SCALED_START_TIMEOUT_S = 60.0
@@ -47,18 +50,23 @@ class EmbeddedMock:
         config: MockConfig = MockConfig(),  # noqa: B008
         mode: Literal["thread", "process"] = "thread",
         scale: ScaleOptions | None = None,
+        server: ServerName = DEFAULT_SERVER,
     ) -> None:
         if mode not in ("thread", "process"):
             raise ValueError(f"mode must be 'thread' or 'process', got {mode!r}")
+        self.server_name = check_server(server)
         if mode == "thread" and scale is not None and (scale.workers > 1 or scale.executor != "inline"):
             raise ValueError("several workers or the Celery executor need mode='process'")
+        if self.server_name == "granian" and scale is not None and scale.distributed:
+            raise ValueError("several workers, Redis or Celery need server='uvicorn'")
         self.config = config
         self.mode = mode
         # On Redis (docs/scaling.md) when `scale.broker` is a URL; None: the in-memory broker.
         self.scale = scale if scale is not None and scale.distributed else None
         self.port = 0
         self.pid = os.getpid()
-        self.server: MockServer | None = None  # thread mode: the running server (tests read its state)
+        # Thread mode: the running server (tests read its `mock_state`).
+        self.server: MockServer | GranianMock | None = None
         self._thread: threading.Thread | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
@@ -83,7 +91,10 @@ class EmbeddedMock:
                 sock.close()  # the child holds its own copy
         return self
 
-    def _start_thread(self, sock: object) -> None:
+    def _start_thread(self, sock: socket.socket) -> None:
+        if self.server_name == "granian":
+            self._start_granian_thread(sock)
+            return
         app = None
         if self.scale is not None:
             from .cluster import create_scaled_app
@@ -101,6 +112,24 @@ class EmbeddedMock:
                 raise MockStartError("the embedded mock server stopped while starting (see the log above)")
             if time.monotonic() > deadline:
                 server.should_exit = True
+                raise MockStartError(f"the embedded mock server did not start within {START_TIMEOUT_S:g} s")
+            time.sleep(0.005)
+
+    def _start_granian_thread(self, sock: socket.socket) -> None:
+        from .granian_server import build_granian, run_granian
+
+        granian = build_granian(self.config, sock)
+        self.server = granian
+        self._thread = threading.Thread(
+            target=run_granian, args=(granian,), name=f"stagecheck-mock-{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not granian.started:
+            if not self._thread.is_alive():
+                raise MockStartError("the embedded mock server stopped while starting (see the log above)")
+            if time.monotonic() > deadline:
+                granian.stop()
                 raise MockStartError(f"the embedded mock server did not start within {START_TIMEOUT_S:g} s")
             time.sleep(0.005)
 
@@ -122,6 +151,8 @@ class EmbeddedMock:
             command[2] = "stagecheck.mock_server.cluster"
             command += ["--scale-json", json.dumps(dataclasses.asdict(self.scale))]
             start_timeout = SCALED_START_TIMEOUT_S
+        else:
+            command += ["--server", self.server_name]
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command, pass_fds=[fd], stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL
         )
@@ -146,7 +177,10 @@ class EmbeddedMock:
 
     def stop(self) -> None:
         if self.server is not None and self._thread is not None:
-            self.server.should_exit = True
+            if isinstance(self.server, MockServer):
+                self.server.should_exit = True
+            else:
+                self.server.stop()
             self._thread.join(STOP_TIMEOUT_S + 3)
             self._thread = None
         if self._process is not None:

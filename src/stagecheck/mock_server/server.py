@@ -7,6 +7,7 @@ import errno
 import logging
 import socket
 import sys
+from typing import Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -16,6 +17,18 @@ from stagecheck.errors import ConfigError
 from .app import create_app
 from .config import MockConfig
 from .state import MockState
+
+ServerName = Literal["uvicorn", "granian"]
+SERVER_NAMES: tuple[ServerName, ...] = ("uvicorn", "granian")
+DEFAULT_SERVER: ServerName = "uvicorn"
+
+
+def check_server(name: str) -> ServerName:
+    """The ASGI server's name, or a ConfigError naming the choices."""
+    for known in SERVER_NAMES:
+        if name == known:
+            return known
+    raise ConfigError(f"server must be one of {', '.join(SERVER_NAMES)}, got {name!r}")
 
 
 class MockServer(uvicorn.Server):
@@ -75,20 +88,35 @@ def configure_logging(access_log: bool) -> None:
     logger.propagate = False
 
 
-def serve(config: MockConfig, host: str = "127.0.0.1", port: int = 8000, announce: bool = True) -> None:
-    """Serve until Ctrl-C (SIGINT) or SIGTERM."""
+def serve(
+    config: MockConfig,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    announce: bool = True,
+    server_name: ServerName = DEFAULT_SERVER,
+) -> None:
+    """Serve until Ctrl-C (SIGINT) or SIGTERM, under uvicorn or Granian."""
+    server_name = check_server(server_name)
     sock = bind_socket(host, port)
-    configure_logging(config.access_log)
-    server = build_server(config)
     if announce:
         shown = f"[{host}]" if ":" in host else host
         bound_port = sock.getsockname()[1]
         print(
             f"stagecheck mock: listening on http://{shown}:{bound_port} and ws://{shown}:{bound_port} "
-            f"(legacy phase {config.legacy_phase}, auth {'on' if config.auth_token else 'off'}); Ctrl-C stops it",
+            f"(legacy phase {config.legacy_phase}, auth {'on' if config.auth_token else 'off'}, "
+            f"{server_name}); Ctrl-C stops it",
             file=sys.stderr,
             flush=True,
         )
+    if server_name == "granian":
+        from .granian_server import build_granian, run_granian
+
+        granian = build_granian(config, sock)
+        configure_logging(config.access_log)  # after Granian's own logging set-up
+        run_granian(granian)
+        return
+    configure_logging(config.access_log)
+    server = build_server(config)
     # uvicorn re-raises the Ctrl-C it caught once it has shut down cleanly: done.
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
