@@ -8,6 +8,8 @@ snapshot or a wrong one (text never seen, W5), one whose reconnect is never answ
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -79,6 +81,15 @@ def test_the_independent_backend_gives_the_same_figures(mode: str) -> None:
         assert_sse_pays_a_new_generation(result)
 
 
+def test_a_task_that_ended_while_the_client_was_away_is_replayed() -> None:
+    # Away longer than the 8 tokens left (10 ms apart): the reopened socket gets done right after
+    # connected (W5), which holds the whole text.
+    with serve_backend() as url:
+        result = run_reconnect(settings_for(url), "ws", streams=STREAMS, outage_s=0.3)
+    assert (result.recovered, result.tokens_never_seen, result.text_matches) == (STREAMS, 0, STREAMS), result
+    assert result.violations == {}, result.examples
+
+
 @pytest.mark.parametrize("switch", ["no_snapshot", "wrong_snapshot"])
 def test_a_resumed_socket_without_a_true_snapshot_loses_text(switch: str) -> None:
     with serve_backend(
@@ -137,6 +148,13 @@ def test_the_target_cpu_per_answer_is_measured_when_its_pid_is_given(mock: Embed
     result = run_reconnect(settings_for(mock.base_url), "ws", streams=2, target_pid=os.getpid())
     assert result.cpu_ms_per_answer is not None and result.cpu_ms_per_answer > 0
     assert run_reconnect(settings_for(mock.base_url), "ws", streams=1).cpu_ms_per_answer is None
+
+
+def test_a_target_pid_that_is_not_running_is_a_config_error() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    with pytest.raises(ConfigError, match="--target-pid"):
+        run_reconnect(settings_for("http://127.0.0.1:9"), "ws", target_pid=child.pid)
 
 
 @pytest.mark.parametrize(

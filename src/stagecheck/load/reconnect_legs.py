@@ -46,7 +46,7 @@ class Leg:
 
     @property
     def tokens(self) -> int:
-        return sum(1 for e in self.events if e.kind == "token")
+        return len(self.token_times)
 
     def feed(self, event: StreamEvent, task_id: str | None) -> None:
         self.validator.feed(event)
