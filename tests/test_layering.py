@@ -1,7 +1,7 @@
 """The floors import downwards only, and the rules core stays sans-I/O.
 
 contracts/ (with the error root, stagecheck/errors.py) is the ground floor; results/,
-transports/ and mock_server/ stand on it; suites/, load/ and reports/ above; only
+transports/ and mock_server/ stand on it; suites/, load/, browser/ and reports/ above; only
 stagecheck/cli.py and stagecheck/commands/ reach every floor.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = REPO / "src" / "stagecheck"
-FLOORS = ("contracts", "results", "transports", "mock_server", "suites", "load", "reports")
+FLOORS = ("contracts", "results", "transports", "mock_server", "suites", "load", "reports", "browser")
 # Modules of the package root that any floor may import: the version and the error root.
 SHARED = ("__init__", "errors")
 
@@ -27,6 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "suites": {"contracts", "results", "transports"},
     "load": {"contracts", "results", "transports"},
     "reports": {"contracts", "results"},
+    # The real-browser check (Playwright): beside load/, used only by commands/ and the CLI.
+    "browser": {"contracts", "results", "transports"},
 }
 # The sans-I/O core reads no clock and knows no framework.
 CORE_FORBIDDEN = {"asyncio", "socket", "time", "locust", "gevent", "pytest", "httpx", "websockets", "anyio"}
