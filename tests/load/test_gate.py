@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from stagecheck.errors import ConfigError
 from stagecheck.load.gate import judge, load_gate
 from stagecheck.results.load_results import Distribution, LevelResult, LoadResults, Slo
+from stagecheck.results.reconnect_results import ReconnectResult
 
 
 def level(mode: str = "sse", users: int = 10, ttft_p95_ms: float = 50.0, itl_p95_ms: float = 20.0, **kw) -> LevelResult:
@@ -114,3 +116,16 @@ def test_results_json_round_trip() -> None:
     assert again == original
     with pytest.raises(ValueError, match="schema version"):
         LoadResults.from_json({**data, "schema_version": 99})
+
+
+def test_a_failed_probe_is_a_breach_and_one_not_run_is_not() -> None:
+    lost = ReconnectResult("ws", streams=6, dropped=6, recovered=6, tokens_never_seen=9, violations={"W5": 6})
+    not_run = ReconnectResult("sse", not_run="streams have 1 token: nothing to drop mid-way")
+    held = ReconnectResult("sse", streams=6, dropped=6, recovered=6, text_matches=6, starts_per_answer=2.0)
+    outcome = judge(dataclasses.replace(results(level()), reconnection=(lost, not_run)))
+    assert [(b.mode, b.metric) for b in outcome.breaches] == [("ws", "reconnect")]
+    assert (
+        str(outcome.breaches[0])
+        == "ws reconnect probe failed (default: 6/6 recovered, 9 tokens never seen; rules W5×6)"
+    )
+    assert judge(dataclasses.replace(results(level()), reconnection=(held,))).passed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -22,6 +23,7 @@ from stagecheck.results.load_results import (
     ProcessSample,
     Slo,
 )
+from stagecheck.results.reconnect_results import ReconnectResult
 
 
 def dist(p50_ms: float) -> Distribution:
@@ -75,7 +77,27 @@ def test_comparison_table_is_filled_with_measured_values(sweep: LoadResults) -> 
     assert rows["concurrency"].sse.startswith("held up to 50 users")
     assert rows["concurrency"].ws.startswith("held up to 200 users")
     assert "5.00 ms CPU/stream" in rows["server load"].sse  # 2 CPU-s over 400 streams
-    assert rows["server load"].measured and not rows["heartbeat"].measured
+    assert rows["server load"].measured and not rows["reconnection"].measured
+    assert rows["reconnection"].sse == "not measured (run with --probes reconnect)"
+    assert "held 0." in rows["connection"].sse and "WebSocket" in rows["connection"].ws
+    # The recommendation only says which mode came out ahead on figures both measured.
+    assert rows["recommended for"].sse.startswith("ahead on TTFT p95 at 200 users (80 against 180 ms)")
+    assert rows["recommended for"].ws.startswith("ahead on error rate at 200 users")
+
+
+def test_probe_rows_say_what_measured_them(sweep: LoadResults) -> None:
+    probes = (
+        ReconnectResult("sse", streams=6, dropped=6, recovered=6, tokens_seen_twice=24, text_matches=6,
+                        starts=12, starts_per_answer=2.0),
+        ReconnectResult("ws", streams=6, dropped=6, recovered=6, text_matches=6, starts=6, starts_per_answer=1.0),
+    )  # fmt: skip
+    measured = dataclasses.replace(sweep, reconnection=probes, command="stagecheck load --users 50,200")
+    rows = {row.prop: row for row in comparison_rows(measured)}
+    assert rows["reconnection"].measured and "24 tokens twice" in rows["reconnection"].sse
+    assert rows["reconnection"].how == "stagecheck load --users 50,200: the reconnect probe"
+    assert rows["real-time"].how == "stagecheck load --users 50,200: the sweep's levels"
+    assert "server starts per reconnected answer (1 against 2)" in rows["recommended for"].ws
+    assert "measured by" in render_markdown(measured) and "the reconnect probe" in render_html(measured)
 
 
 def test_markdown_summary(sweep: LoadResults) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import shlex
 import socket
 import sys
 from contextlib import ExitStack
@@ -18,6 +19,7 @@ from pathlib import Path
 import click
 
 from stagecheck.commands.load_options import load_options
+from stagecheck.commands.load_probes import parse_probes, run_probes
 from stagecheck.errors import ConfigError, StagecheckError
 from stagecheck.load.capacity import CapacitySearch, run_capacity
 from stagecheck.load.capacity import estimate as capacity_estimate
@@ -127,6 +129,8 @@ def command(
     max_users: int = 2000,
     max_time: str = "9m",
     max_steps: int = 16,
+    probes_text: str = "all",
+    probes_only: bool = False,
 ) -> None:
     """Sweep concurrency levels in SSE and WebSocket mode; measure TTFT, inter-token gaps, E2E.
 
@@ -143,6 +147,11 @@ def command(
     levels = parse_levels(users_text)
     duration_s = parse_duration(duration or (CAPACITY_DURATION if find_capacity else DEFAULT_DURATION))
     slo = parse_slo(slo_text)
+    probes = parse_probes(probes_text)
+    if probes_only and not probes:
+        raise ConfigError("--probes-only with --probes none would measure nothing")
+    if probes_only and find_capacity:
+        raise ConfigError("--probes-only runs no sweep: it cannot be used with --find-capacity")
     if expect_workers and processes > 1:
         raise ConfigError("--processes and --expect-workers exclude each other: workers run here or elsewhere")
     search: CapacitySearch | None = None
@@ -183,7 +192,9 @@ def command(
         master_bind_port=master_bind_port,
         workers_timeout_s=workers_timeout_s,
     )
-    if search is not None:
+    if probes_only:
+        click.echo(f"stagecheck load: no sweep; probes {', '.join(probes)}", err=True)
+    elif search is not None:
         click.echo(f"stagecheck load: {capacity_estimate(config, search)}", err=True)
     else:
         click.echo(f"stagecheck load: {estimate(mode_list, levels, duration_s)}", err=True)
@@ -211,12 +222,24 @@ def command(
                     err=True,
                 )
             line = ProgressLine()
-            if search is not None:
+            if probes_only:
+                results = not_run(config, None)
+            elif search is not None:
                 results = run_capacity(config, search, gate, progress=line, on_level=line.level_done)
                 for found in results.capacity:
                     click.echo(f"  capacity {found.mode.upper()}: knee {found.knee} users. {found.note}", err=True)
             else:
                 results = run_sweep(config, progress=line, on_level=line.level_done)
+            results = dataclasses.replace(results, command=invoked_command(base_url is None or embedded_mock))
+            if probes and not results.interrupted:
+                results = run_probes(
+                    results,
+                    probes,
+                    stream,
+                    mode_list,
+                    target_pid=config.target_pid,
+                    echo=lambda t: click.echo(t, err=True),
+                )
         except WorkersMissing as exc:
             # Exit 2 with one line (the CLI's); the levels measured before are still reported.
             if exc.partial is not None:
@@ -238,6 +261,29 @@ def command(
             click.echo(f"\nstagecheck load: interrupted before any level finished; report {paths['html']}", err=True)
             raise SystemExit(130) from None
     finish(results, report_dir, gate, previous, baseline)
+
+
+# Options left out of the "measured by" command: where reports go, and how the embedded mock was run.
+_NOT_MEASUREMENT = frozenset({"report_dir", "target_pid", "embedded_mock", "token", "ui", "ui_port"})
+
+
+def invoked_command(embedded: bool) -> str:
+    """The command as the user could type it again: `stagecheck load` and the options given."""
+    ctx = click.get_current_context()
+    words: list[str] = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        if source is not click.core.ParameterSource.COMMANDLINE or name in _NOT_MEASUREMENT:
+            continue
+        if name == "base_url" and embedded:
+            continue
+        if not isinstance(param, click.Option):
+            continue
+        value = ctx.params[name]
+        flag = param.opts[0]
+        words += [flag] if param.is_flag else [flag, str(value)]
+    return " ".join([ctx.command_path, shlex.join(words)]).strip()
 
 
 def estimate(modes: tuple[str, ...] | list[str], levels: tuple[int, ...] | list[int], duration_s: float) -> str:

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
+from stagecheck.commands.load_probes import PROBES_HELP
+
 FC = TypeVar("FC", bound=Callable[..., Any])
 
 
@@ -150,6 +152,8 @@ def load_options(function: FC) -> FC:
             show_default=True,
             help="With --expect-workers: the TCP port the workers connect to (open it to them).",
         ),
+        click.option("--probes", "probes_text", default="all", show_default=True, help=PROBES_HELP),
+        click.option("--probes-only", is_flag=True, help="Run only the --probes, no sweep (one row to measure again)."),
         # `stagecheck run` starts the embedded mock itself and says so, for the report's wording.
         click.option(
             "--workers-timeout",

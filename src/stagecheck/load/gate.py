@@ -187,11 +187,11 @@ def judge(
     if results.capacity:
         # A capacity search fails levels on purpose: only the knees are judged.
         return GateOutcome(
-            breaches=tuple(_judge_capacity(results, gate, baseline)),
+            breaches=tuple(_judge_capacity(results, gate, baseline) + judge_probes(results)),
             gate_file=gate.file,
             baseline_file=baseline_file,
         )
-    breaches: list[Breach] = []
+    breaches: list[Breach] = judge_probes(results)
     for level in results.levels:
         for key, limit in sorted(gate.limits_for(level.mode, level.users).items()):
             bound, _, metric = key.partition("_")
@@ -227,6 +227,18 @@ def judge(
         gate_file=gate.file,
         baseline_file=baseline_file,
     )
+
+
+def judge_probes(results: LoadResults) -> list[Breach]:
+    """A probe that failed (a rule broken, a stream not recovered ...) is a breach; one not run is not."""
+    breaches: list[Breach] = []
+    for found in results.reconnection:
+        if found.verdict == "failed":
+            rules = ", ".join(f"{rule}×{count}" for rule, count in sorted(found.violations.items()))
+            detail = f"{found.recovered}/{found.dropped} recovered, {found.tokens_never_seen} tokens never seen"
+            detail += f"; rules {rules}" if rules else ""
+            breaches.append(Breach(found.mode, 0, "reconnect", 1.0, 0.0, "default", detail))
+    return breaches
 
 
 def _judge_capacity(results: LoadResults, gate: Gate, baseline: LoadResults | None) -> list[Breach]:

@@ -7,26 +7,28 @@ words, marked as such. Shared by the HTML and Markdown reports.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stagecheck.results.load_results import LevelResult, LoadResults
 
 from .load_capacity import knee_text
+from .reconnect_row import reconnect_text
 
 # A level "held" when nothing failed or broke a rule and at least this share met the SLOs.
 HELD_GOODPUT = 0.95
 
-GUIDE_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("connection", "long-lived HTTP", "WebSocket"),
-    ("reconnection", "manual", "automatic"),
-    ("heartbeat", "none", "yes"),
-    ("browsers", "all modern", "all modern"),
-    ("recommended for", "development and debugging", "production"),
-)
 GUIDE_CLAIMS = {
+    "connection": ("long-lived HTTP", "WebSocket"),
+    "recommended for": ("development and debugging", "production"),
     "real-time": ("high", "high"),
     "concurrency": ("limited", "excellent"),
     "server load": ("higher", "lower"),
+    "reconnection": ("manual", "automatic"),
+    "heartbeat": ("none", "yes"),
+    "browsers": ("all modern", "all modern"),
 }
 
 
@@ -37,6 +39,7 @@ class ComparisonRow:
     ws: str
     guide: str  # what the guide claimed, "SSE / WS"
     measured: bool
+    how: str = ""  # what measured it: the command, and the probe or figures it came from
 
 
 def ms(value_us: float) -> str:
@@ -127,8 +130,106 @@ def comparison_rows(results: LoadResults) -> list[ComparisonRow]:
         ),
         ComparisonRow("server load", _server_load(sse), _server_load(ws), "higher / lower", True),
     ]
-    rows += [ComparisonRow(prop, s, w, f"{s} / {w}", False) for prop, s, w in GUIDE_ROWS]
+    sweep_how = f"{results.command}: the sweep's levels" if results.command and results.levels else ""
+    rows = [dataclasses.replace(row, how=sweep_how) for row in rows]
+    rows.append(_probe_row(results, "reconnection", "reconnect", results.reconnection, reconnect_text))
+    rows.insert(0, _connection_row(sse, ws, sweep_how))
+    rows.append(_recommendation_row(results, sse, ws))
     return rows
+
+
+def _num(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _connection_row(sse: list[LevelResult], ws: list[LevelResult], how: str) -> ComparisonRow:
+    """What each stream held open, and for how long (E2E p50 at the top level)."""
+
+    def held(levels: list[LevelResult], what: str) -> str:
+        timed = [level for level in levels if level.e2e.count]
+        if not timed:
+            return "not measured"
+        top = timed[-1]
+        return f"{what}, held {top.e2e.p50_us / 1e6:.2f} s p50 per stream at {top.users} users"
+
+    return ComparisonRow(
+        "connection",
+        held(sse, "one POST whose response streams the events"),
+        held(ws, "a POST (202 + task_id), then a WebSocket followed to the terminal event"),
+        _guide("connection"),
+        bool(sse or ws),
+        how,
+    )
+
+
+def _recommendation_row(results: LoadResults, sse: list[LevelResult], ws: list[LevelResult]) -> ComparisonRow:
+    """Not advice: which mode came out ahead on each figure both modes measured in this run."""
+    ahead: dict[str, list[str]] = {"sse": [], "ws": []}
+
+    def compare(label: str, a: float | None, b: float | None, lower_is_better: bool, unit: str = "") -> None:
+        if a is None or b is None or a == b:
+            return
+        best = "sse" if (a < b) == lower_is_better else "ws"
+        mine, other = (a, b) if best == "sse" else (b, a)
+        ahead[best].append(f"{label} ({_num(mine)} against {_num(other)}{unit})")
+
+    common = sorted({lv.users for lv in sse if lv.ttft.count} & {lv.users for lv in ws if lv.ttft.count})
+    if common:
+        top = common[-1]
+        s_level = next(lv for lv in sse if lv.users == top)
+        w_level = next(lv for lv in ws if lv.users == top)
+        compare(f"TTFT p95 at {top} users", s_level.ttft.p95_us / 1000, w_level.ttft.p95_us / 1000, True, " ms")
+        compare(f"error rate at {top} users", s_level.error_rate * 100, w_level.error_rate * 100, True, " %")
+        compare(
+            f"target CPU per stream at {top} users",
+            s_level.server_cpu_ms_per_stream,
+            w_level.server_cpu_ms_per_stream,
+            True,
+            " ms",
+        )
+    s_cap, w_cap = results.capacity_for("sse"), results.capacity_for("ws")
+    if s_cap is not None and w_cap is not None:
+        compare("capacity knee", float(s_cap.knee), float(w_cap.knee), False, " users")
+    by_mode = {r.mode: r for r in results.reconnection if r.not_run is None}
+    if "sse" in by_mode and "ws" in by_mode:
+        compare(
+            "server starts per reconnected answer",
+            by_mode["sse"].starts_per_answer,
+            by_mode["ws"].starts_per_answer,
+            True,
+        )
+        compare("tokens seen twice on reconnect", by_mode["sse"].tokens_seen_twice,
+                by_mode["ws"].tokens_seen_twice, True)  # fmt: skip
+    if not ahead["sse"] and not ahead["ws"]:
+        missing = "not measured (no figure both modes measured)"
+        return ComparisonRow("recommended for", missing, missing, _guide("recommended for"), False)
+    cells = ["ahead on " + "; ".join(ahead[m]) if ahead[m] else "ahead on none of them" for m in ("sse", "ws")]
+    return ComparisonRow(
+        "recommended for", cells[0], cells[1], _guide("recommended for"), True,
+        "the figures of the rows above that both modes measured",
+    )  # fmt: skip
+
+
+def _guide(prop: str) -> str:
+    sse, ws = GUIDE_CLAIMS[prop]
+    return f"{sse} / {ws}"
+
+
+def _probe_row(
+    results: LoadResults,
+    prop: str,
+    probe: str,
+    found: Sequence[Any],
+    text: Callable[[Any], str],
+) -> ComparisonRow:
+    """A row answered by a probe: its text per mode, or the guide's words when it did not run."""
+    by_mode = {result.mode: result for result in found}
+    if not by_mode:
+        missing = f"not measured (run with --probes {probe})"
+        return ComparisonRow(prop, missing, missing, _guide(prop), False)
+    cells = [text(by_mode[mode]) if mode in by_mode else "not measured (mode not run)" for mode in ("sse", "ws")]
+    how = f"{results.command}: the {probe} probe" if results.command else f"the {probe} probe"
+    return ComparisonRow(prop, cells[0], cells[1], _guide(prop), True, how)
 
 
 DEFINITIONS = (

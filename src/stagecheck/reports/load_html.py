@@ -200,10 +200,10 @@ def render_html(results: LoadResults) -> str:
         parts.append(_table(STEP_COLUMNS, step_rows(results)))
     parts.append("<h2>The guide's comparison table, measured</h2>")
     rows = [
-        [r.prop, r.sse, r.ws, r.guide + ("" if r.measured else " (the guide's words; not measured)")]
+        [r.prop, r.sse, r.ws, r.guide + ("" if r.measured else " (the guide's words; not measured)"), r.how]
         for r in comparison_rows(results)
     ]
-    parts.append(_table(["property", "SSE mode", "WebSocket mode", "the guide said (SSE / WS)"], rows))
+    parts.append(_table(["property", "SSE mode", "WebSocket mode", "the guide said (SSE / WS)", "measured by"], rows))
     parts.append("<h2>Charts</h2>")
     parts.append('<div class="charts">' + "".join(charts(results)) + "</div>")
     parts.append("<h2>Every level</h2>")

@@ -58,9 +58,10 @@ def render_markdown(results: LoadResults) -> str:
         lines.append("")
     lines += ["## The guide's comparison, measured", ""]
     rows = [
-        [r.prop, r.sse, r.ws, r.guide + ("" if r.measured else " (not measured)")] for r in comparison_rows(results)
+        [r.prop, r.sse, r.ws, r.guide + ("" if r.measured else " (not measured)"), r.how]
+        for r in comparison_rows(results)
     ]
-    lines += _table(["property", "SSE mode", "WebSocket mode", "the guide said (SSE / WS)"], rows)
+    lines += _table(["property", "SSE mode", "WebSocket mode", "the guide said (SSE / WS)", "measured by"], rows)
     lines += ["", "## Every level", ""]
     lines += _table(LEVEL_COLUMNS, [level_row(level) for level in results.levels])
     troubled = [level for level in results.levels if level.error_rate or level.violations]

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # the probes' results import this module's Mode: imported where read, below
+    from .reconnect_results import ReconnectResult
 
 SCHEMA_VERSION = 1
 
@@ -198,6 +201,9 @@ class Breach:
     detail: str = ""
 
     def __str__(self) -> str:
+        # users 0: a probe's breach (run apart from the levels), e.g. "ws reconnect probe failed"
+        if not self.users:
+            return f"{self.mode} {self.metric} probe failed ({self.source}: {self.detail})"
         text = f"{self.mode} @ {self.users} users: {self.metric} = {_fmt(self.value)}, limit {_fmt(self.limit)}"
         text += f" ({self.source}"
         return text + (f": {self.detail})" if self.detail else ")")
@@ -277,6 +283,9 @@ class LoadResults:
     error: str | None = None
     # `--find-capacity`: one search per mode (the levels it tried are in `levels`).
     capacity: tuple[CapacityResult, ...] = ()
+    # `--probes`: what the guide's table rows need beside the sweep, one result per mode.
+    reconnection: tuple[ReconnectResult, ...] = ()
+    command: str = ""  # the command line that measured these, for the report's "measured by"
 
     def capacity_for(self, mode: str) -> CapacityResult | None:
         for result in self.capacity:
@@ -333,6 +342,10 @@ class LoadResults:
         data["capacity"] = {raw["mode"]: raw for raw in data["capacity"]}
         if not data["capacity"]:
             del data["capacity"]
+        # The probes' own JSON forms (with their derived verdicts), keyed by mode; absent when not run.
+        data["reconnection"] = {r.mode: r.to_json() for r in self.reconnection}
+        if not data["reconnection"]:
+            del data["reconnection"]
         return data
 
     @classmethod
@@ -340,6 +353,8 @@ class LoadResults:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ResultsFormatError(f"results schema version {version!r}; this stagecheck reads {SCHEMA_VERSION}")
+        from .reconnect_results import ReconnectResult
+
         try:
             gate = data.get("gate")
             return cls(
@@ -352,6 +367,8 @@ class LoadResults:
                 interrupted=bool(data.get("interrupted", False)),
                 error=data.get("error"),
                 capacity=tuple(_capacity_from_json(raw) for raw in data.get("capacity", {}).values()),
+                reconnection=tuple(ReconnectResult.from_json(raw) for raw in data.get("reconnection", {}).values()),
+                command=str(data.get("command", "")),
                 gate=None
                 if gate is None
                 else GateOutcome(

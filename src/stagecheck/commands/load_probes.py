@@ -1,0 +1,65 @@
+"""`stagecheck load --probes`: the short probes that answer the guide's table rows the sweep cannot.
+
+A sweep times streams; the guide's table also claims a reconnection story, a heartbeat and
+browser support. Each probe is bounded in time, runs after the sweep (so that the sweep
+meets a fresh target) against the same target and settings, and ends with a result per
+mode, or "not run: <why>". Their results go into `LoadResults`, the gate judges their
+verdicts, and the comparison table shows them with the command that measured them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from stagecheck.errors import ConfigError, StagecheckError
+from stagecheck.load.config import StreamSettings
+from stagecheck.load.reconnect import run_reconnect
+from stagecheck.results.load_results import LoadResults, Mode
+from stagecheck.results.reconnect_results import ReconnectResult
+
+PROBES = ("reconnect",)
+PROBES_HELP = (
+    "Probes run after the sweep, each bounded: reconnect (streams dropped after some tokens and "
+    "recovered as the guide's frontend does). all, none, or a comma-separated list."
+)
+
+
+def parse_probes(text: str) -> tuple[str, ...]:
+    """`all`, `none` or `reconnect,...` -> the probes to run, in their fixed order."""
+    words = {part.strip().lower() for part in text.split(",") if part.strip()}
+    if words == {"all"}:
+        return PROBES
+    if words in ({"none"}, set()):
+        return ()
+    unknown = sorted(words - set(PROBES))
+    if unknown:
+        raise ConfigError(f"--probes: unknown probe {', '.join(unknown)}; choose from all, none, {', '.join(PROBES)}")
+    return tuple(p for p in PROBES if p in words)
+
+
+def run_probes(
+    results: LoadResults,
+    probes: tuple[str, ...],
+    stream: StreamSettings,
+    modes: tuple[Mode, ...],
+    *,
+    target_pid: int | None,
+    echo: Callable[[str], None],
+) -> LoadResults:
+    """Run each probe for each mode and fold the results in; Ctrl-C keeps what was measured."""
+    reconnection: list[ReconnectResult] = []
+    try:
+        if "reconnect" in probes:
+            for mode in modes:
+                echo(f"stagecheck load: reconnect probe, {mode}")
+                try:
+                    found = run_reconnect(stream, mode, target_pid=target_pid)
+                except StagecheckError as exc:
+                    found = ReconnectResult(mode=mode, not_run=str(exc))
+                reconnection.append(found)
+                echo(f"  reconnect {mode}: {found.verdict}" + (f" ({found.not_run})" if found.not_run else ""))
+    except KeyboardInterrupt:
+        echo("stagecheck load: probes interrupted; what they measured is kept")
+        return dataclasses.replace(results, reconnection=tuple(reconnection), interrupted=True)
+    return dataclasses.replace(results, reconnection=tuple(reconnection))
