@@ -8,12 +8,18 @@ snapshot or a wrong one (text never seen, W5), one whose reconnect is never answ
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+from websockets.exceptions import ConnectionClosedError
+from websockets.sync.server import ServerConnection, serve
 
+from stagecheck.contracts.events import WsMessage
 from stagecheck.errors import ConfigError
 from stagecheck.load.config import StreamSettings, ws_url_for
 from stagecheck.load.reconnect import run_reconnect
@@ -21,6 +27,7 @@ from stagecheck.mock_server.config import MockConfig
 from stagecheck.mock_server.embedded import EmbeddedMock
 from stagecheck.results.load_results import MODES
 from stagecheck.results.reconnect_results import ReconnectResult
+from stagecheck.transports.ws_follow import follow_socket
 from tests.backends.hanging import serve_hanging
 from tests.backends.independent import BackendConfig, serve_backend
 
@@ -164,3 +171,38 @@ def test_a_target_pid_that_is_not_running_is_a_config_error() -> None:
 def test_bad_arguments_are_config_errors(kwargs: dict[str, float], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         run_reconnect(settings_for("http://127.0.0.1:9"), "ws", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_the_probe_drops_a_socket_without_a_close_frame(drop: bool) -> None:
+    # follow_socket(drop=True), as the probe cuts a first socket: the server gets no close frame (1006).
+    closes: queue.Queue[str] = queue.Queue()
+
+    def handler(ws: ServerConnection) -> None:
+        ws.send('{"type": "connected", "project_id": 1, "stage_name": "rewrite"}')
+        try:
+            for _ in ws:
+                pass
+            closes.put("close frame")
+        except ConnectionClosedError:
+            closes.put("no close frame")
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+        events = list(
+            follow_socket(
+                url,
+                open_timeout=2.0,
+                idle_timeout_s=2.0,
+                deadline=None,
+                total_timeout_s=None,
+                clock=time.perf_counter,
+                until=lambda event: isinstance(event, WsMessage),
+                drop=drop,
+            )
+        )  # read to its end: `until` stops it after the first message, and it closes or drops
+        assert any(isinstance(event, WsMessage) for event in events)
+        seen = closes.get(timeout=5.0)
+        server.shutdown()
+    assert seen == ("no close frame" if drop else "close frame")
