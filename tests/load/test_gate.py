@@ -9,6 +9,7 @@ import pytest
 
 from stagecheck.errors import ConfigError
 from stagecheck.load.gate import judge, load_gate
+from stagecheck.results.browser_results import BrowserModeResult, BrowserResult
 from stagecheck.results.load_results import Distribution, LevelResult, LoadResults, Slo
 from stagecheck.results.reconnect_results import ReconnectResult
 
@@ -129,3 +130,14 @@ def test_a_failed_probe_is_a_breach_and_one_not_run_is_not() -> None:
         == "ws reconnect probe failed (default: 6/6 recovered, 9 tokens never seen; rules W5×6)"
     )
     assert judge(dataclasses.replace(results(level()), reconnection=(held,))).passed
+
+
+def test_a_browser_mode_that_did_not_hold_is_a_breach_and_a_browser_not_run_is_not() -> None:
+    broken = BrowserModeResult("sse", streams_asked=3, streams_run=3, streams_held=1, violations={"S1": 2})
+    fine = BrowserModeResult("ws", streams_asked=3, streams_run=3, streams_held=3)
+    seen = BrowserResult(version="156.0", modes=(broken, fine))
+    outcome = judge(dataclasses.replace(results(level()), browser=seen))
+    assert [(b.mode, b.metric) for b in outcome.breaches] == [("sse", "browser")]
+    assert "1/3 held; rules S1×2" in outcome.breaches[0].detail
+    absent = BrowserResult(not_run="no Chromium at /usr/bin/chromium")
+    assert judge(dataclasses.replace(results(level()), browser=absent)).passed

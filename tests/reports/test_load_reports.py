@@ -14,6 +14,7 @@ from stagecheck.reports.load_html import render_html
 from stagecheck.reports.load_markdown import render_markdown
 from stagecheck.reports.load_reports import write_load_reports
 from stagecheck.reports.svg_plots import Series, line_chart, nice_ceiling
+from stagecheck.results.browser_results import BrowserModeResult, BrowserResult
 from stagecheck.results.load_results import (
     Breach,
     Distribution,
@@ -98,6 +99,13 @@ def test_probe_rows_say_what_measured_them(sweep: LoadResults) -> None:
     assert rows["real-time"].how == "stagecheck load --users 50,200: the sweep's levels"
     assert "server starts per reconnected answer (1 against 2)" in rows["recommended for"].ws
     assert "measured by" in render_markdown(measured) and "the reconnect probe" in render_html(measured)
+    assert not rows["browsers"].measured and rows["browsers"].ws == "not measured (run with --probes browser)"
+    seen = BrowserResult(version="156.0.8078.114", modes=(BrowserModeResult("sse", streams_asked=3, streams_held=3),))
+    rows = {row.prop: row for row in comparison_rows(dataclasses.replace(measured, browser=seen))}
+    assert rows["browsers"].measured and rows["browsers"].sse.startswith("Chromium 156.0.8078.114 (headless)")
+    assert rows["browsers"].ws == "not measured (mode not run in the browser)"
+    again = dataclasses.replace(measured, browser=seen)
+    assert LoadResults.from_json(json.loads(json.dumps(again.to_json()))) == again
 
 
 def test_markdown_summary(sweep: LoadResults) -> None:

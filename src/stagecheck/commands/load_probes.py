@@ -12,16 +12,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from stagecheck.browser.check import run_browser_check
 from stagecheck.errors import ConfigError, StagecheckError
 from stagecheck.load.config import StreamSettings
 from stagecheck.load.reconnect import run_reconnect
+from stagecheck.results.browser_results import BrowserResult
 from stagecheck.results.load_results import LoadResults, Mode
 from stagecheck.results.reconnect_results import ReconnectResult
 
-PROBES = ("reconnect",)
+PROBES = ("reconnect", "browser")
 PROBES_HELP = (
     "Probes run after the sweep, each bounded: reconnect (streams dropped after some tokens and "
-    "recovered as the guide's frontend does). all, none, or a comma-separated list."
+    "recovered as the guide's frontend does), browser (the guide's two clients in headless Chromium, "
+    "/usr/bin/chromium; not run without it). all, none, or a comma-separated list."
 )
 
 
@@ -49,6 +52,7 @@ def run_probes(
 ) -> LoadResults:
     """Run each probe for each mode and fold the results in; Ctrl-C keeps what was measured."""
     reconnection: list[ReconnectResult] = []
+    browser: BrowserResult | None = None
     try:
         if "reconnect" in probes:
             for mode in modes:
@@ -59,7 +63,23 @@ def run_probes(
                     found = ReconnectResult(mode=mode, not_run=str(exc))
                 reconnection.append(found)
                 echo(f"  reconnect {mode}: {found.verdict}" + (f" ({found.not_run})" if found.not_run else ""))
+        if "browser" in probes:
+            echo("stagecheck load: browser probe (headless Chromium)")
+            try:
+                browser = run_browser_check(
+                    stream.base_url,
+                    project_id=stream.project_id,
+                    stage=stream.stage,
+                    original_text=stream.original_text,
+                    prefer=stream.prefer,
+                    token=stream.token,
+                    modes=modes,
+                )
+            except StagecheckError as exc:
+                browser = BrowserResult(not_run=str(exc))
+            verdict = f"not run ({browser.not_run})" if browser.not_run else ("held" if browser.held else "failed")
+            echo(f"  browser: {verdict}")
     except KeyboardInterrupt:
         echo("stagecheck load: probes interrupted; what they measured is kept")
-        return dataclasses.replace(results, reconnection=tuple(reconnection), interrupted=True)
-    return dataclasses.replace(results, reconnection=tuple(reconnection))
+        return dataclasses.replace(results, reconnection=tuple(reconnection), browser=browser, interrupted=True)
+    return dataclasses.replace(results, reconnection=tuple(reconnection), browser=browser)

@@ -238,6 +238,15 @@ def judge_probes(results: LoadResults) -> list[Breach]:
             detail = f"{found.recovered}/{found.dropped} recovered, {found.tokens_never_seen} tokens never seen"
             detail += f"; rules {rules}" if rules else ""
             breaches.append(Breach(found.mode, 0, "reconnect", 1.0, 0.0, "default", detail))
+    browser = results.browser
+    if browser is not None and browser.not_run is None:
+        for seen in browser.modes:
+            if not seen.held:
+                rules = ", ".join(f"{rule}×{count}" for rule, count in sorted(seen.violations.items()))
+                detail = f"{browser.browser} {browser.version or ''}: {seen.streams_held}/{seen.streams_asked} held"
+                detail += f"; rules {rules}" if rules else ""
+                detail += f"; {seen.failures[0]}" if seen.failures else ""
+                breaches.append(Breach(seen.mode, 0, "browser", 1.0, 0.0, "default", detail))
     return breaches
 
 

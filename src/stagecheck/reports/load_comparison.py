@@ -14,6 +14,7 @@ from typing import Any
 
 from stagecheck.results.load_results import LevelResult, LoadResults
 
+from .browser_row import browser_text
 from .load_capacity import knee_text
 from .reconnect_row import reconnect_text
 
@@ -133,9 +134,26 @@ def comparison_rows(results: LoadResults) -> list[ComparisonRow]:
     sweep_how = f"{results.command}: the sweep's levels" if results.command and results.levels else ""
     rows = [dataclasses.replace(row, how=sweep_how) for row in rows]
     rows.append(_probe_row(results, "reconnection", "reconnect", results.reconnection, reconnect_text))
+    rows.append(_browser_row(results))
     rows.insert(0, _connection_row(sse, ws, sweep_how))
     rows.append(_recommendation_row(results, sse, ws))
     return rows
+
+
+def _browser_row(results: LoadResults) -> ComparisonRow:
+    browser = results.browser
+    if browser is None:
+        missing = "not measured (run with --probes browser)"
+        return ComparisonRow("browsers", missing, missing, _guide("browsers"), False)
+    how = f"{results.command}: the browser probe" if results.command else "the browser probe"
+    return ComparisonRow(
+        "browsers",
+        browser_text(browser, "sse"),
+        browser_text(browser, "ws"),
+        _guide("browsers"),
+        browser.not_run is None,
+        how,
+    )
 
 
 def _num(value: float) -> str:

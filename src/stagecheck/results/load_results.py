@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # the probes' results import this module's Mode: imported where read, below
+    from .browser_results import BrowserResult
     from .reconnect_results import ReconnectResult
 
 SCHEMA_VERSION = 1
@@ -285,6 +286,7 @@ class LoadResults:
     capacity: tuple[CapacityResult, ...] = ()
     # `--probes`: what the guide's table rows need beside the sweep, one result per mode.
     reconnection: tuple[ReconnectResult, ...] = ()
+    browser: BrowserResult | None = None  # both modes in one headless browser
     command: str = ""  # the command line that measured these, for the report's "measured by"
 
     def capacity_for(self, mode: str) -> CapacityResult | None:
@@ -346,6 +348,7 @@ class LoadResults:
         data["reconnection"] = {r.mode: r.to_json() for r in self.reconnection}
         if not data["reconnection"]:
             del data["reconnection"]
+        data["browser"] = None if self.browser is None else self.browser.to_json()
         return data
 
     @classmethod
@@ -353,6 +356,7 @@ class LoadResults:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ResultsFormatError(f"results schema version {version!r}; this stagecheck reads {SCHEMA_VERSION}")
+        from .browser_results import BrowserResult
         from .reconnect_results import ReconnectResult
 
         try:
@@ -368,6 +372,7 @@ class LoadResults:
                 error=data.get("error"),
                 capacity=tuple(_capacity_from_json(raw) for raw in data.get("capacity", {}).values()),
                 reconnection=tuple(ReconnectResult.from_json(raw) for raw in data.get("reconnection", {}).values()),
+                browser=None if data.get("browser") is None else BrowserResult.from_json(data["browser"]),
                 command=str(data.get("command", "")),
                 gate=None
                 if gate is None
