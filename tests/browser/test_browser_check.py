@@ -153,3 +153,32 @@ def test_a_target_that_refuses_is_not_run() -> None:
 def test_bad_arguments_are_config_errors(kwargs: dict[str, object], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         run_browser_check(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_page_clock_sees_a_first_token_delay_the_target_confirmed(mock_url: str) -> None:
+    # The mock's own Prefer extras, used because its Preference-Applied confirms them.
+    result = run_browser_check(mock_url, streams=1, prefer="tokens=3, first-delay-ms=300")
+    assert_held(result, 1)
+    for mode in result.modes:
+        assert mode.preference_applied is not None and "first-delay-ms=300" in mode.preference_applied
+        assert mode.tokens == 3
+        assert mode.ttft_ms[0] >= 300.0  # the POST leaves before the task's 300 ms wait begins
+
+
+def test_the_whole_check_stops_at_its_deadline_and_says_so() -> None:
+    with silent_listener() as url:
+        result = run_browser_check(url, streams=5, modes=("sse",), idle_timeout_s=2.0, timeout_s=6.0)
+    (sse,) = result.modes
+    assert sse.note is not None and sse.note.startswith("the check's time ran out after")
+    assert sse.streams_run < 5 and not sse.held
+    assert result.elapsed_s < 9.5  # unbounded, 5 streams would wait 5 x 2 s after the launch
+
+
+def test_a_stream_that_stalls_midway_is_cut_at_the_idle_bound_in_both_modes(mock_url: str) -> None:
+    result = run_browser_check(mock_url, streams=1, prefer="tokens=3, delay-ms=3000", idle_timeout_s=1.0)
+    sse, ws = result.mode("sse"), result.mode("ws")
+    assert sse is not None and ws is not None
+    assert sse.preference_applied == "tokens=3, delay-ms=3000"  # the mock confirmed the pacing
+    assert sse.tokens == ws.tokens == 1
+    assert sse.failures == ("no data for 1.0 s",) and "Q6" in sse.violations
+    assert ws.failures == ("no message for 1.0 s",) and "Q6" in ws.violations
