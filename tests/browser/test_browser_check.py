@@ -148,6 +148,8 @@ def test_a_target_that_refuses_is_not_run() -> None:
         ({"base_url": "http://127.0.0.1:1", "page_origin": "file:///tmp"}, "page_origin"),
         ({"base_url": "http://127.0.0.1:1", "streams": 0}, "streams"),
         ({"base_url": "http://127.0.0.1:1", "modes": ("sse", "grpc")}, "unknown mode"),
+        ({"base_url": "http://127.0.0.1:1", "stage": "rewrites"}, "unknown stage"),
+        ({"base_url": "http://127.0.0.1:1", "project_id": 0}, "project_id"),
     ],
 )
 def test_bad_arguments_are_config_errors(kwargs: dict[str, object], words: str) -> None:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
 
 DEFAULT_EXECUTABLE = "/usr/bin/chromium"
+# The protocol's stage names (docs/protocol.md section 0): another would be the tool's misuse, not a finding.
+STAGES = ("rewrite", "storyboard", "image_generation", "camera_movement", "video_generation")
 DEFAULT_TEXT = "Browser check: rewrite this sentence, please."
 STREAM_TIMEOUT_S = 20.0  # one stream, POST to terminal event, at most
 PROBE_TIMEOUT_S = 3.0
@@ -172,7 +174,13 @@ def _serve_page(route: Route) -> None:
         route.fulfill(status=404, content_type="text/plain", body="not part of the stagecheck page")
 
 
-def _check_arguments(modes: tuple[Mode, ...], streams: int, timeout_s: float, idle_timeout_s: float) -> None:
+def _check_arguments(
+    modes: tuple[Mode, ...], streams: int, timeout_s: float, idle_timeout_s: float, project_id: int, stage: str
+) -> None:
+    if isinstance(project_id, bool) or not isinstance(project_id, int) or project_id < 1:
+        raise ConfigError(f"project_id must be a positive whole number, got {project_id!r}")
+    if stage not in STAGES:
+        raise ConfigError(f"stage: unknown stage {stage!r}; choose from {', '.join(STAGES)}")
     for mode in modes:
         if mode not in MODES:
             raise ConfigError(f"modes: unknown mode {mode!r}; choose from {', '.join(MODES)}")
@@ -207,7 +215,7 @@ def run_browser_check(
     clock = time.monotonic
     started = clock()
     modes = tuple(dict.fromkeys(modes))
-    _check_arguments(modes, streams, timeout_s, idle_timeout_s)
+    _check_arguments(modes, streams, timeout_s, idle_timeout_s, project_id, stage)
     target = Target(base_url, project_id, stage, token)
     origin = target.origin
     shown_origin = origin_of(page_origin, "page_origin") if page_origin else origin
@@ -245,7 +253,7 @@ def run_browser_check(
                 results = _run_modes(browser, run, modes, streams, PlaywrightError)
             finally:
                 browser.close()
-    except PlaywrightError as exc:
+    except (PlaywrightError, OSError) as exc:  # OSError: Playwright's own driver process did not start
         return not_run(f"Chromium did not run the page: {_first_line(exc)}")
     return _replace(base, version=version, modes=results, elapsed_s=round(clock() - started, 3))
 
