@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint bench clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: setup chromium run test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -14,10 +16,24 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,examples]'
 	touch $@
 
+# The browser tests drive Debian's Chromium (never a browser download of Playwright's):
+# installed from the distribution's packages when missing and we are root, else say how.
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo "installing Debian's chromium (the browser tests need it)"; \
+	        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	    else \
+	        echo "make test needs Chromium at $(CHROMIUM): run 'sudo apt-get install chromium' (or set CHROMIUM=...)"; \
+	        exit 2; \
+	    fi; \
+	fi
+
 run: setup
 	$(BIN)/stagecheck run
 
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest -q -n auto
 	$(MAKE) --no-print-directory lint
 
