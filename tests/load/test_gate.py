@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
 from stagecheck.errors import ConfigError
 from stagecheck.load.gate import judge, load_gate
+from stagecheck.reports.load_html import render_html
+from stagecheck.reports.load_markdown import render_markdown
 from stagecheck.results.browser_results import BrowserModeResult, BrowserResult
 from stagecheck.results.load_results import Distribution, LevelResult, LoadResults, Slo
 from stagecheck.results.reconnect_results import ReconnectResult
@@ -141,3 +144,28 @@ def test_a_browser_mode_that_did_not_hold_is_a_breach_and_a_browser_not_run_is_n
     assert "1/3 held; rules S1×2" in outcome.breaches[0].detail
     absent = BrowserResult(not_run="no Chromium at /usr/bin/chromium")
     assert judge(dataclasses.replace(results(level()), browser=absent)).passed
+
+
+def lagging(**kw) -> LevelResult:
+    """A level whose load client kept only half its users streaming (2 s streams, 100 users, 25/s)."""
+    return level(users=100, streams=250, e2e=Distribution(count=250, mean_us=2_000_000.0), **kw)
+
+
+def test_clock_rules_are_not_judged_where_the_load_client_lagged() -> None:
+    outcome = judge(results(lagging(violations={"S4": 30})))
+    assert outcome.passed
+    assert outcome.notes == (
+        "sse @ 100 users: S4×30 not judged: the load client kept only 50% of its users streaming, so its "
+        "clock, not the target, may be late (give it more --processes)",
+    )
+    # Other rules are judged all the same, and a client that kept up is judged on every rule.
+    assert not judge(results(lagging(violations={"S4": 30, "Q2": 1}))).passed
+    assert not judge(results(level(violations={"S4": 1}))).passed
+
+
+def test_notes_are_kept_in_results_json_and_shown() -> None:
+    measured = results(lagging(violations={"Q6": 2}))
+    measured = measured.with_gate(judge(measured))
+    again = LoadResults.from_json(json.loads(json.dumps(measured.to_json())))
+    assert again == measured and again.gate is not None and "Q6×2 not judged" in again.gate.notes[0]
+    assert "Seen but not judged" in render_markdown(measured) and "Q6×2 not judged" in render_html(measured)

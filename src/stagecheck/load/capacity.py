@@ -50,7 +50,15 @@ from stagecheck.results.load_results import (
 )
 
 from .config import SweepConfig
-from .gate import CAPACITY_METRIC, METRICS, Gate, default_gate
+from .gate import (
+    CAPACITY_METRIC,
+    METRICS,
+    MIN_STREAMING_SHARE,
+    SATURATED_CPU,
+    Gate,
+    default_gate,
+    judged_violations,
+)
 from .level_run import LevelRun, Progress
 from .sweep import check_reachable
 
@@ -73,8 +81,8 @@ class CapacitySearch:
     max_time_s: float = 540.0
     max_steps: int = 16  # levels per mode, retries and confirmations included
     max_processes: int = os.cpu_count() or 1
-    saturated_cpu: float = 85.0  # % of one core per load process: the client is the bottleneck
-    min_streaming_share: float = 0.9  # users in a stream (Little's law) below this share: the client lags
+    saturated_cpu: float = SATURATED_CPU  # % of one core per load process: the client is the bottleneck
+    min_streaming_share: float = MIN_STREAMING_SHARE  # fewer users in a stream (Little's law): the client lags
 
     def __post_init__(self) -> None:
         if self.start_users < 1:
@@ -136,14 +144,15 @@ def level_breaks(
         return [Broken("streams", 0.0, 1.0, "no stream ended within the level's window")]
     broken: list[Broken] = []
     max_violations = limits.get("max_violations", 0.0)
-    if level.violation_count > max_violations:
+    judged = judged_violations(level)
+    if judged > max_violations:
         rules = ", ".join(f"{rule}×{count}" for rule, count in level.violations.items())
         broken.append(
             Broken(
                 "violations",
-                float(level.violation_count),
+                float(judged),
                 max_violations,
-                f"{level.violation_count} contract violations ({rules}), limit {max_violations:g}",
+                f"{judged} contract violations ({rules}), limit {max_violations:g}",
             )
         )
     max_error_rate = limits.get("max_error_rate", 0.0)
@@ -194,13 +203,6 @@ def latency_only(broken: list[Broken]) -> bool:
     return bool(broken) and all(b.metric in _LATENCY_METRICS for b in broken)
 
 
-def client_cpu_per_process(level: LevelResult) -> float | None:
-    """The load client's mean CPU, % of one core per load process (None: not sampled)."""
-    if level.client is None:
-        return None
-    return level.client.cpu_percent_mean / max(1, level.processes)
-
-
 RunLevel = Callable[[Mode, int, int, int], tuple[LevelResult, bool]]  # mode, users, processes, index
 
 
@@ -235,7 +237,7 @@ def search_mode(
         level, interrupted = run_level(mode, users, processes, len(steps) + 1)
         levels.append(level)
         broken = level_breaks(level, gate.limits_for(mode, users), slo, search.min_streaming_share)
-        cpu = client_cpu_per_process(level)
+        cpu = level.client_cpu_per_process
         lagging = any(b.metric == "streaming_share" for b in broken)
         step = CapacityStep(
             users=users,

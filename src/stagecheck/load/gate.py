@@ -40,6 +40,44 @@ def _pct(name: str, percentile: float) -> Callable[[LevelResult], float | None]:
     return read
 
 
+# Rules judged on the load client's clock (close, flush, idle and pong deadlines). A client
+# that lags stamps events late and would blame the target for it: at such a level their
+# violations are noted, not judged (a false breach is worse than a missed one).
+CLOCK_RULES = frozenset({"S4", "S5", "Q6", "W3"})
+SATURATED_CPU = 85.0  # % of one core per load process
+MIN_STREAMING_SHARE = 0.9  # users in a stream (Little's law): below, the client kept users waiting
+
+
+def client_lag(level: LevelResult) -> str | None:
+    """Why the load client could not keep up at this level, or None when it did."""
+    cpu = level.client_cpu_per_process
+    if cpu is not None and cpu >= SATURATED_CPU:
+        return f"the load client used {cpu:.0f}% of a core per process"
+    share = level.streaming_share
+    if share is not None and share < MIN_STREAMING_SHARE:
+        return f"the load client kept only {share:.0%} of its users streaming"
+    return None
+
+
+def judged_violations(level: LevelResult) -> int:
+    """Violations the gate judges: all of them, but the clock rules' at a level where the client lagged."""
+    if client_lag(level) is None:
+        return level.violation_count
+    return sum(count for rule, count in level.violations.items() if rule not in CLOCK_RULES)
+
+
+def _unjudged_note(level: LevelResult) -> str | None:
+    lag = client_lag(level)
+    excused = {rule: n for rule, n in level.violations.items() if rule in CLOCK_RULES}
+    if lag is None or not excused:
+        return None
+    rules = ", ".join(f"{rule}×{n}" for rule, n in sorted(excused.items()))
+    return (
+        f"{level.mode} @ {level.users} users: {rules} not judged: {lag}, so its clock, not the target, "
+        "may be late (give it more --processes)"
+    )
+
+
 # metric name -> (reader, True when higher is worse)
 METRICS: dict[str, tuple[Callable[[LevelResult], float | None], bool]] = {
     **{
@@ -48,8 +86,8 @@ METRICS: dict[str, tuple[Callable[[LevelResult], float | None], bool]] = {
         for label, pct in (("50", 50.0), ("90", 90.0), ("95", 95.0), ("99", 99.0))
     },
     "error_rate": (lambda r: r.error_rate, True),
-    "violations": (lambda r: float(r.violation_count), True),
-    "violation_rate": (lambda r: r.violation_rate, True),
+    "violations": (lambda r: float(judged_violations(r)), True),
+    "violation_rate": (lambda r: judged_violations(r) / r.streams if r.streams else 0.0, True),
     "failed": (lambda r: float(r.failed), True),
     "incomplete": (lambda r: float(r.incomplete), True),
     "goodput": (lambda r: r.goodput, False),
@@ -222,10 +260,12 @@ def judge(
                 breaches.append(
                     Breach(level.mode, level.users, metric, value, limit, "baseline", f"baseline {base:.6g}")
                 )
+    notes = tuple(note for note in map(_unjudged_note, results.levels) if note)
     return GateOutcome(
         breaches=tuple(breaches),
         gate_file=gate.file,
         baseline_file=baseline_file,
+        notes=notes,
     )
 
 

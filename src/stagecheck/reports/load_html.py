@@ -187,6 +187,10 @@ def render_html(results: LoadResults) -> str:
         + (f"; <code>Prefer: {escape(str(config['prefer']))}</code>" if config.get("prefer") else "")
         + f". SLOs for goodput: {escape(_slo_text(results))}.</p>",
     ]
+    if results.gate is not None and results.gate.notes:
+        parts.append("<h2>Seen but not judged</h2><ul>")
+        parts += [f"<li>{escape(note)}</li>" for note in results.gate.notes]
+        parts.append("</ul>")
     if results.gate is not None and results.gate.breaches:
         parts.append("<h2>Gate breaches</h2><ul>")
         parts += [f"<li>{escape(str(b))}</li>" for b in results.gate.breaches]

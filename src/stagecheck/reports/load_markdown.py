@@ -46,6 +46,10 @@ def render_markdown(results: LoadResults) -> str:
         + ".",
         "",
     ]
+    if results.gate is not None and results.gate.notes:
+        lines += ["## Seen but not judged", ""]
+        lines += [f"- {note}" for note in results.gate.notes]
+        lines.append("")
     if results.gate is not None and results.gate.breaches:
         lines += ["## Breaches", ""]
         lines += [f"- {breach}" for breach in results.gate.breaches]

@@ -176,6 +176,13 @@ class LevelResult:
         return self.streams_per_s * (self.e2e.mean_us / 1e6) / self.users
 
     @property
+    def client_cpu_per_process(self) -> float | None:
+        """The load client's mean CPU, % of one core per load process (None: not sampled)."""
+        if self.client is None:
+            return None
+        return self.client.cpu_percent_mean / max(1, self.processes)
+
+    @property
     def server_cpu_ms_per_stream(self) -> float | None:
         if self.server is None or not self.streams:
             return None
@@ -221,6 +228,7 @@ class GateOutcome:
     breaches: tuple[Breach, ...] = ()
     gate_file: str | None = None
     baseline_file: str | None = None
+    notes: tuple[str, ...] = ()  # what was seen but not judged, and why (a lagging load client ...)
 
     @property
     def passed(self) -> bool:
@@ -380,6 +388,7 @@ class LoadResults:
                     breaches=tuple(Breach(**b) for b in gate["breaches"]),
                     gate_file=gate.get("gate_file"),
                     baseline_file=gate.get("baseline_file"),
+                    notes=tuple(gate.get("notes", ())),
                 ),
             )
         except (KeyError, TypeError) as exc:
