@@ -20,7 +20,12 @@ Broken variants, one switch of `BackendConfig` each, every other behaviour corre
 - `legacy_no_cache_control`: rewrite_stream answers lack `Cache-Control` (S6);
 - `close_before_connected`: every socket is closed right after the handshake (W2);
 - `ignore_resume`: a socket that reopens with a `?task_id=` already followed once gets no
-  answer to its handshake (a reconnect that hangs).
+  answer to its handshake (a reconnect that hangs);
+- `bad_heartbeat`: heartbeats carry `ts` as a string (M1); `pong_delay_s`: each pong is sent
+  that late (W3 past 1 s); `no_pong`: pings are never answered (W3).
+
+Options that are not faults: `heartbeat_s=None` (no WebSocket heartbeats at all), and
+`sse_keepalive_s` (a `: keep-alive` comment after that long without a write on an SSE answer).
 """
 
 from __future__ import annotations
@@ -61,7 +66,11 @@ class BackendConfig:
     projects: frozenset[int] = frozenset({1, 2})
     legacy_phase: str = "compat"  # or "removed"
     retention_s: float = 60.0  # ended tasks are kept (task-status, W5 replay)
-    heartbeat_s: float = 5.0  # an idle socket gets a heartbeat this often
+    heartbeat_s: float | None = 5.0  # an idle socket gets a heartbeat this often; None: never
+    sse_keepalive_s: float | None = None  # an SSE answer idle this long gets a ": keep-alive" comment
+    bad_heartbeat: bool = False  # broken: heartbeats carry ts as a string (M1)
+    pong_delay_s: float = 0.0  # broken when over 1 s: each pong is sent this late (W3)
+    no_pong: bool = False  # broken: pings are never answered (W3)
     buffer_sse: bool = False  # broken variant: SSE events held back until the end (S5)
     leak_projects: bool = False  # broken: messages reach that stage's subscribers of every project (W6)
     ignore_stage: bool = False  # broken: messages reach every stage's subscribers of the project (W6)
@@ -421,6 +430,9 @@ class IndependentBackend:
         held: list[bytes] = []
         count = 0
 
+        lock = asyncio.Lock()  # a keep-alive comment never lands inside an event
+        written = [time.monotonic()]  # when the answer last got a write (sse_keepalive_s)
+
         async def emit(message: dict[str, Any]) -> None:
             nonlocal count
             count += 1
@@ -428,12 +440,33 @@ class IndependentBackend:
             if self.config.buffer_sse:
                 held.append(block)
             else:
-                await send({"type": "http.response.body", "body": block, "more_body": True})
+                async with lock:
+                    await send({"type": "http.response.body", "body": block, "more_body": True})
+                    written[0] = time.monotonic()
 
         if not self.config.buffer_sse:
             await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
-        await self.produce(task, input_data, scenario, emit)
+        keepalive = None
+        if self.config.sse_keepalive_s is not None and not self.config.buffer_sse:
+            keepalive = asyncio.get_running_loop().create_task(self.keep_alive(send, lock, written))
+        try:
+            await self.produce(task, input_data, scenario, emit)
+        finally:
+            if keepalive is not None:
+                async with lock:
+                    keepalive.cancel()
         await send({"type": "http.response.body", "body": b"".join(held), "more_body": False})
+
+    async def keep_alive(self, send: Send, lock: asyncio.Lock, written: list[float]) -> None:
+        """A comment line whenever the answer has been idle for `sse_keepalive_s` (S3)."""
+        every = self.config.sse_keepalive_s
+        assert every is not None
+        while True:
+            await asyncio.sleep(max(0.0, written[0] + every - time.monotonic()))
+            async with lock:
+                if time.monotonic() - written[0] >= every:
+                    await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+                    written[0] = time.monotonic()
 
     # -- WebSocket ------------------------------------------------------------------------
 
@@ -494,14 +527,15 @@ class IndependentBackend:
                     async with asyncio.timeout(self.config.heartbeat_s):
                         message = await subscriber.queue.get()
                 except TimeoutError:
-                    message = {"type": "heartbeat", "ts": time.time()}
+                    beat = time.time()
+                    message = {"type": "heartbeat", "ts": str(beat) if self.config.bad_heartbeat else beat}
                 await say(message)
 
         try:
             await say({"type": "connected", "project_id": project_id, "stage_name": stage})
             pump = asyncio.get_running_loop().create_task(writer())
             try:
-                close = await self.read_frames(receive, say)
+                close = await self.read_frames(receive, self.pong_sender(say))
                 # Stop the writer between two sends (never inside one), then close.
                 async with lock:
                     pump.cancel()
@@ -515,6 +549,28 @@ class IndependentBackend:
             pass  # the client went away
         finally:
             self.subscribers.discard(subscriber)
+
+    def pong_sender(
+        self, say: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        """`say`, with the pong faults: none sent (no_pong), or each sent pong_delay_s late."""
+        if not self.config.no_pong and not self.config.pong_delay_s:
+            return say
+        later: set[asyncio.Task[None]] = set()
+
+        async def delayed(message: dict[str, Any]) -> None:
+            await asyncio.sleep(self.config.pong_delay_s)
+            with suppress(OSError, RuntimeError):  # the socket may have closed meanwhile
+                await say(message)
+
+        async def answer(message: dict[str, Any]) -> None:
+            if self.config.no_pong:
+                return
+            job = asyncio.get_running_loop().create_task(delayed(message))
+            later.add(job)
+            job.add_done_callback(later.discard)
+
+        return answer
 
     @staticmethod
     async def read_frames(receive: Receive, say: Callable[[dict[str, Any]], Awaitable[None]]) -> tuple[int, str] | None:

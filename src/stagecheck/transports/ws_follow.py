@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidStatus, InvalidURI
+from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
@@ -36,6 +36,10 @@ from .failures import idle_timeout_text, total_timeout_text, unreachable
 ABNORMAL_CLOSURE = 1006
 CLOSE_TIMEOUT_S = 1.0  # wait for the server's answer to our close; the figures are already taken
 CHUNK = 65536
+MIN_WAKE_WAIT_S = 0.001  # a read never waits 0 s: settimeout(0) would make the socket non-blocking
+
+# `sends(now)` -> (texts to send now, when to be called again; None: only after the next read).
+Sends = Callable[[float], tuple[Sequence[str], float | None]]
 
 
 @cache
@@ -65,6 +69,16 @@ class _Socket:
         for data in self.protocol.data_to_send():
             if data:
                 self.sock.sendall(data)
+
+    def send_texts(self, texts: Sequence[str]) -> bool:
+        """Send text frames now; False when the connection is gone."""
+        try:
+            for text in texts:
+                self.protocol.send_text(text.encode())
+            self.flush()
+        except (OSError, InvalidState):
+            return False
+        return True
 
     def read(self, timeout: float) -> bytes:
         """One chunk (b"" at EOF); raises TimeoutError after `timeout` seconds without a byte."""
@@ -127,39 +141,58 @@ def follow_socket(
     clock: Callable[[], float],
     until: Callable[[StreamEvent], bool],
     drop: bool = False,
+    sends: Sends | None = None,
 ) -> Iterator[StreamEvent]:
     """WsOpened, WsMessage as they arrive, then a StreamClosed; stops (and closes) after `until`.
 
     Raises TargetUnreachable when nothing accepts the connection. A rejected handshake, a
     close, a break or a timeout ends the events with a StreamClosed saying so. `drop`: stop
     by cutting the connection without the close handshake (a client whose network went).
+    `sends` (after the handshake, before every read): the client's own frames, e.g. pings at
+    set times; a read cut short by its wake-up time is not a timeout, and the idle bound then
+    counts from the last byte received.
     """
     conn = _Socket(url, open_timeout)
     opened = False
     parts: list[bytes] = []
     kind: list[Opcode] = []
+    quiet_since = clock()
     try:
         while True:  # bounded: every read waits at most idle_timeout_s, and the deadline ends it
-            wait = idle_timeout_s if deadline is None else min(idle_timeout_s, deadline - clock())
+            now = clock()
+            wake: float | None = None
+            if sends is not None and opened:
+                texts, wake = sends(now)
+                if texts and not conn.send_texts(texts):
+                    yield StreamClosed(clock(), code=ABNORMAL_CLOSURE, error="connection lost without a close frame")
+                    return
+            idle_left = idle_timeout_s if sends is None else idle_timeout_s - (now - quiet_since)
+            by_total = deadline is not None and deadline - now < idle_left
+            wait = deadline - now if by_total and deadline is not None else idle_left
             if not opened:
                 wait = min(wait, open_timeout)
             if wait <= 0:
-                yield StreamClosed(clock(), error=total_timeout_text(total_timeout_s), by_client=True)
+                text = total_timeout_text(total_timeout_s) if by_total else idle_timeout_text(idle_timeout_s)
+                yield StreamClosed(now, error=text, by_client=True)
                 return
+            woken = wake is not None and wake - now < wait
+            if woken and wake is not None:
+                wait = max(wake - now, MIN_WAKE_WAIT_S)
             try:
                 data = conn.read(wait)
             except TimeoutError:
+                if woken:
+                    continue
                 at = clock()
                 if not opened:
                     raise unreachable(url, TimeoutError("no handshake answer"), timeout=open_timeout) from None
-                by_total = wait < idle_timeout_s
                 text = total_timeout_text(total_timeout_s) if by_total else idle_timeout_text(idle_timeout_s)
                 yield StreamClosed(at, error=text, by_client=True)
                 return
             except OSError:
                 yield StreamClosed(clock(), code=ABNORMAL_CLOSURE, error="connection lost without a close frame")
                 return
-            at = clock()
+            at = quiet_since = clock()
             for event in conn.feed(data):
                 if isinstance(event, Response):
                     exc = conn.protocol.handshake_exc
