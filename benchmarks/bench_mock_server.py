@@ -1,37 +1,45 @@
-"""The mock server against a bare Starlette endpoint that streams the same bytes.
+"""The mock server against a bare Starlette endpoint that streams the same bytes, under
+uvicorn and under Granian, side by side in one run.
 
-Three processes: the mock (`python -m stagecheck.mock_server`), the bare endpoint (this
-script with `--bare`), and the load client (this script with `--client`), so that server
-and client never share a core's event loop. The client is raw asyncio protocols (no
-HTTP or WebSocket library) so that it is not the bottleneck.
+Five processes: the mock under each server (`python -m stagecheck.mock_server --server ...`),
+the bare endpoint under each (this script with `--bare --server ...`), and the load client
+(this script with `--client`, one process per measurement), so that server and client never
+share a core's event loop. The client is raw asyncio protocols (no HTTP or WebSocket
+library) so that it is not the bottleneck.
 
-Figures:
+Figures, for SSE and WebSocket, for each server, mock and bare:
 - throughput: SSE events/s and WebSocket messages/s over 100 concurrent streams that
-  each carry 200 tokens with no delay, streams restarted as they end, for 3 s; two
-  rounds alternating mock and bare, the best round of each counts. Server CPU seconds
-  are measured too (messages per server CPU second: the efficiency, less sensitive to
-  other work on the machine than messages/s).
-- capacity: N concurrent streams at 10 tokens/s each (70 tokens, 7 s). The streams are
-  opened at 1,000/s and ask (`first-delay-ms`) for their first token at a common moment
-  3 s after the ramp (spread over 100 ms so that they do not all tick at the same
-  instant), so that all N stream at once. Token lateness = arrival of
-  token i - (arrival of token 0 + i x 100 ms): how far behind its schedule a token
-  arrives. The steady window is tokens 1-59 of every stream, all due while all N
-  streams are open; the last 10 tokens come while the first streams end and close
-  (N streams ending within 100 ms of each other is a burst no real load has: it is
-  reported as `lateness_whole_ms`, over every token). "Holds N" = every stream
-  complete and p99 lateness in the steady window under 50 ms. N steps down from
-  5,000 (4,000, 3,000, 2,000, 1,000) until it holds; a level that misses gets a second
-  try (every try is kept in the JSON).
+  each carry 200 tokens with no delay, streams restarted as they end, for 3 s; three
+  rounds, each round going through every server and target in turn (so that a burst of
+  other work on the machine does not land on one side only); the best round counts and
+  every round is kept (`rounds_messages_per_s`: the spread). Server CPU seconds are
+  measured too (messages per server CPU second: the efficiency, less sensitive to other
+  work on the machine than messages/s).
+- capacity at 2 and at 10 tokens/s per stream (`RATES`): N concurrent streams (2/s: 12
+  tokens; 10/s: 40 tokens). The streams are opened at 1,000/s and ask (`first-delay-ms`)
+  for their first token at a common moment 3 s after the ramp (spread over one interval
+  so that they do not all tick at the same instant), so that all N stream at once. Token
+  lateness = arrival of token i - (arrival of token 0 + i x interval): how far behind its
+  schedule a token arrives. The steady window is the tokens due while all N streams are
+  open (2/s: tokens 1-8; 10/s: 1-29); the last ones come while the first streams end and
+  close, reported as `lateness_whole_ms`. "Holds N" = every stream complete (nothing
+  lost), p99 lateness in the steady window under 50 ms, and all N streaming at once
+  (`all_concurrent`: the last stream's first token came before the steady window's end;
+  a server that queues requests, as Granian's default backpressure of 2,048 did, would
+  otherwise stream them one batch after another, each on time). N steps down through the
+  rate's levels until it holds; a level missed on lateness alone gets a second try while
+  the run is under `RETRY_BUDGET_S` old (every try is kept in the JSON).
 
 Every client run also reports its own CPU seconds against its wall time and its garbage
 collector's pauses (`client_cpu_s`, `client_wall_s`, `client_gc`), and the parent the
-server's CPU seconds (`server_cpu_s`): they show which side is the bottleneck. The same
-client code drives the mock and the bare endpoint.
+server's CPU seconds (`server_cpu_s`) and the machine's idle share (`machine_cpu`): they
+show which side is the bottleneck and how loaded the machine was. The same client code
+drives every target.
 
 The mock's WebSocket stream is what a client does: open the socket, POST the task
 (202), read the task's tokens; the bare endpoint just sends them on connect.
-Writes benchmarks/results/mock_server.json. A full run takes about 3 to 4 minutes.
+Writes benchmarks/results/mock_server.json. A full run takes about 7 to 8 minutes;
+`--quick` is a smoke run of about a minute and a half that writes nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -49,25 +58,47 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mock_server.json"
-# STAGECHECK_BENCH_QUICK=1: a smoke run in seconds that writes nothing (figures meaningless).
-QUICK = os.environ.get("STAGECHECK_BENCH_QUICK") == "1"
+# --quick (or STAGECHECK_BENCH_QUICK=1): a smoke run in seconds that writes nothing (figures meaningless).
+QUICK = os.environ.get("STAGECHECK_BENCH_QUICK") == "1" or "--quick" in sys.argv
+SERVERS = ("uvicorn", "granian")
 THROUGHPUT_STREAMS = 100
 THROUGHPUT_TOKENS = 200
 THROUGHPUT_SECONDS = 1.0 if QUICK else 3.0
-THROUGHPUT_ROUNDS = 2
-CAPACITY_LEVELS = (200,) if QUICK else (5000, 4000, 3000, 2000, 1000)
-CAPACITY_TOKENS = 20 if QUICK else 70
-# Tokens 1..STEADY_TOKENS-1 of each stream are due while every stream is still open.
-STEADY_TOKENS = 15 if QUICK else 60
-CAPACITY_TRIES = 1 if QUICK else 2
-CAPACITY_INTERVAL_MS = 100.0
+THROUGHPUT_ROUNDS = 1 if QUICK else 3
 LATENESS_BOUND_MS = 50.0
 OPEN_RATE_PER_S = 1000.0  # streams opened per second during the ramp
-START_MARGIN_S = 3.0  # after the ramp, before the common start of every stream's tokens
+START_MARGIN_S = 1.0 if QUICK else 3.0  # after the ramp, before the common start of every stream's tokens
+# A level that misses on lateness alone gets a second try while the run is younger than this
+# (other work on the host moves p99 by a factor of several between runs); never after it,
+# so that a full run stays under about 8 minutes.
+RETRY_BUDGET_S = 0.0 if QUICK else 240.0
+RUN_STARTED = time.perf_counter()
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One capacity figure: streams at `per_s` tokens/s, the levels tried from the top down."""
+
+    per_s: int
+    tokens: int  # per stream
+    steady_tokens: int  # tokens 1..steady_tokens-1 are due while every stream is still open
+    levels: tuple[int, ...]
+
+    @property
+    def interval_ms(self) -> float:
+        return 1000.0 / self.per_s
+
+
+RATES = (
+    (Rate(2, 6, 4, (200,)), Rate(10, 20, 15, (200,)))
+    if QUICK
+    else (Rate(2, 12, 9, (5000, 3000, 2000)), Rate(10, 40, 30, (3000, 2000, 1000)))
+)
 TEXT = "Benchmark 基准 text ✨ with some 中文 and emoji 🚀 to rewrite."
 TASK_ID = "00000000-0000-4000-8000-000000000000"
 
@@ -148,21 +179,26 @@ def bare_app() -> Any:
     return Starlette(routes=[Route("/sse", sse, methods=["POST"]), WebSocketRoute("/ws", ws)])
 
 
-def serve_bare(fd: int) -> None:
+def serve_bare(fd: int, server: str) -> None:
+    sock = socket.socket(fileno=fd)
+    if server == "granian":
+        from stagecheck.mock_server.granian_server import GranianMock, run_granian
+
+        run_granian(GranianMock(bare_app(), sock), lambda: print("ready", flush=True))
+        return
     import uvicorn
 
-    sock = socket.socket(fileno=fd)
     config = uvicorn.Config(bare_app(), log_config=None, log_level="warning", lifespan="off", backlog=4096)
-    server = uvicorn.Server(config)
+    uvicorn_server = uvicorn.Server(config)
 
     async def run() -> None:
         async def announce() -> None:
-            while not server.started:
+            while not uvicorn_server.started:
                 await asyncio.sleep(0.01)
             print("ready", flush=True)
 
         task = asyncio.create_task(announce())
-        await server.serve(sockets=[sock])
+        await uvicorn_server.serve(sockets=[sock])
         task.cancel()
 
     from uvicorn._compat import asyncio_run
@@ -426,9 +462,9 @@ async def throughput(client: Client) -> dict[str, Any]:
     }
 
 
-async def capacity(client: Client, streams: int) -> dict[str, Any]:
+async def capacity(client: Client, streams: int, rate: Rate) -> dict[str, Any]:
     """N streams opened during a ramp, whose tokens all start at one moment after it."""
-    interval = CAPACITY_INTERVAL_MS / 1000
+    interval = rate.interval_ms / 1000
     results: list[tuple[StreamResult, int]] = []
     failures: list[str] = []
     started = time.perf_counter()
@@ -439,9 +475,7 @@ async def capacity(client: Client, streams: int) -> dict[str, Any]:
         phase = (slot % 100) / 100 * interval
         try:
             results.append(
-                await client.stream(
-                    slot, CAPACITY_TOKENS, CAPACITY_INTERVAL_MS, keep_times=True, start_at=start_at + phase
-                )
+                await client.stream(slot, rate.tokens, rate.interval_ms, keep_times=True, start_at=start_at + phase)
             )
         except OSError as exc:
             failures.append(f"{type(exc).__name__}: {exc}")
@@ -461,20 +495,25 @@ async def capacity(client: Client, streams: int) -> dict[str, Any]:
         if result.error or not result.times:
             failures.append(result.error or "no token arrived")
             continue
-        times = result.times[:CAPACITY_TOKENS]  # tokens only (the terminal comes right after the last)
-        if len(result.times) == CAPACITY_TOKENS + 1:
+        times = result.times[: rate.tokens]  # tokens only (the terminal comes right after the last)
+        if len(result.times) == rate.tokens + 1:
             complete += 1
         start_lateness.append(times[0] - start_at)  # within one interval of its own start
         for index, at in enumerate(times[1:], 1):
-            (steady if index < STEADY_TOKENS else tail).append(at - (times[0] + index * interval))
+            (steady if index < rate.steady_tokens else tail).append(at - (times[0] + index * interval))
     whole = sorted(steady + tail)
     steady.sort()
     start_lateness.sort()
     p99 = percentile(steady, 0.99) * 1000
+    # A stream whose request the server took up late starts late (its first token is due
+    # `first-delay-ms` after the server read it). All N overlap only if the last one starts
+    # before the first ones leave their steady window.
+    window_s = (rate.steady_tokens - 1) * interval
+    all_concurrent = bool(start_lateness) and start_lateness[-1] < window_s
     return {
         "concurrent_streams": streams,
-        "tokens_per_stream": CAPACITY_TOKENS,
-        "token_interval_ms": CAPACITY_INTERVAL_MS,
+        "tokens_per_stream": rate.tokens,
+        "token_interval_ms": rate.interval_ms,
         "complete_streams": complete,
         "failed_streams": len(failures),
         "first_failure": failures[0] if failures else None,
@@ -486,7 +525,11 @@ async def capacity(client: Client, streams: int) -> dict[str, Any]:
             "p50": round(percentile(start_lateness, 0.50) * 1000, 1),
             "p99": round(percentile(start_lateness, 0.99) * 1000, 1),
         },
-        "holds": complete == streams and p99 < LATENESS_BOUND_MS,
+        # A server that queues requests (Granian's default backpressure did) starts some
+        # streams late: they never all stream at once, so the level is not held.
+        "all_concurrent": all_concurrent,
+        "first_token_vs_common_start_max_ms": round(start_lateness[-1] * 1000, 1) if start_lateness else None,
+        "holds": complete == streams and p99 < LATENESS_BOUND_MS and all_concurrent,
     }
 
 
@@ -525,7 +568,8 @@ def run_client(args: argparse.Namespace) -> None:
     gc.disable()
     pauses = GcPauses()
     client = Client(args.target, args.url, args.kind)
-    job = throughput(client) if args.phase == "throughput" else capacity(client, args.streams)
+    rate = Rate(args.rate, args.tokens, args.steady, ())
+    job = throughput(client) if args.phase == "throughput" else capacity(client, args.streams, rate)
     before = resource.getrusage(resource.RUSAGE_SELF)
     began = time.perf_counter()
     try:
@@ -547,7 +591,9 @@ def run_client(args: argparse.Namespace) -> None:
 # -- the orchestrating parent -----------------------------------------------------------
 
 
-def client_run(target: str, url: str, kind: str, phase: str, streams: int = 0, server_pid: int = 0) -> dict[str, Any]:
+def client_run(
+    target: str, url: str, kind: str, phase: str, streams: int = 0, server_pid: int = 0, rate: Rate | None = None
+) -> dict[str, Any]:
     import psutil
 
     process = psutil.Process(server_pid)
@@ -556,6 +602,8 @@ def client_run(target: str, url: str, kind: str, phase: str, streams: int = 0, s
     machine_before = psutil.cpu_times()
     command = [sys.executable, __file__, "--client", target, "--url", url, "--kind", kind, "--phase", phase]
     command += ["--streams", str(streams)]
+    if rate is not None:
+        command += ["--rate", str(rate.per_s), "--tokens", str(rate.tokens), "--steady", str(rate.steady_tokens)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     after = process.cpu_times()
     machine = _machine_share(machine_before, psutil.cpu_times())
@@ -597,13 +645,13 @@ def _machine_share(before: Any, after: Any) -> dict[str, float]:
     }
 
 
-def start_bare() -> tuple[subprocess.Popen[bytes], str]:
+def start_bare(server: str) -> tuple[subprocess.Popen[bytes], str]:
     from stagecheck.mock_server.server import bind_socket
 
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, __file__, "--bare", "--fd", str(sock.fileno())],
+        [sys.executable, __file__, "--bare", "--fd", str(sock.fileno()), "--server", server],
         pass_fds=[sock.fileno()],
         stdout=subprocess.PIPE,
     )
@@ -619,15 +667,73 @@ def startup_times() -> dict[str, Any]:
     from stagecheck.mock_server.embedded import EmbeddedMock
 
     figures: dict[str, Any] = {}
-    for mode in ("thread", "process"):
-        seconds = []
-        for _ in range(3):
-            began = time.perf_counter()
-            mock = EmbeddedMock(mode=mode).start()
-            seconds.append(time.perf_counter() - began)
-            mock.stop()
-        figures[mode] = {"median_s": round(sorted(seconds)[1], 3), "runs_s": [round(x, 3) for x in seconds]}
+    for server in SERVERS:
+        for mode in ("thread", "process"):
+            seconds = []
+            for _ in range(3):
+                began = time.perf_counter()
+                mock = EmbeddedMock(mode=mode, server=server).start()  # type: ignore[arg-type]
+                seconds.append(time.perf_counter() - began)
+                mock.stop()
+            figures.setdefault(server, {})[mode] = {
+                "median_s": round(sorted(seconds)[1], 3),
+                "runs_s": [round(x, 3) for x in seconds],
+            }
     return figures
+
+
+def throughput_rounds(kind: str, targets: dict[tuple[str, str], tuple[str, int]]) -> dict[str, Any]:
+    """Rounds alternate every server and target, so that a burst of other work on the
+    machine does not land on one side only; each side's best round counts, all are kept."""
+    rounds: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in targets}
+    for _round in range(THROUGHPUT_ROUNDS):
+        for (server, target), (url, pid) in targets.items():
+            figures = client_run(target, url, kind, "throughput", server_pid=pid)
+            cpu = figures["server_cpu_s"]
+            figures["messages_per_server_cpu_s"] = round(figures["messages"] / cpu) if cpu else None
+            rounds[server, target].append(figures)
+            print(
+                f"throughput {kind} {server} {target}: {figures['messages_per_s']} messages/s "
+                f"({figures['errors']} errors, server CPU {figures['server_cpu_s']} s, "
+                f"client CPU {figures['client_cpu_s']}/{figures['client_wall_s']} s)",
+                flush=True,
+            )
+    by_server: dict[str, Any] = {}
+    for (server, target), runs in rounds.items():
+        best = dict(max(runs, key=lambda figures: figures["messages_per_s"]))
+        best["rounds_messages_per_s"] = [figures["messages_per_s"] for figures in runs]
+        by_server.setdefault(server, {})[target] = best
+    for pair in by_server.values():
+        pair["mock_vs_bare"] = round(pair["mock"]["messages_per_s"] / pair["bare"]["messages_per_s"], 3)
+        if pair["mock"]["messages_per_server_cpu_s"] and pair["bare"]["messages_per_server_cpu_s"]:
+            pair["mock_vs_bare_per_cpu"] = round(
+                pair["mock"]["messages_per_server_cpu_s"] / pair["bare"]["messages_per_server_cpu_s"], 3
+            )
+    return by_server
+
+
+def capacity_search(kind: str, server: str, target: str, url: str, pid: int, rate: Rate) -> dict[str, Any]:
+    """Levels from the top down until one holds; a lateness-only miss may get a second try."""
+    tried = []
+    for streams in rate.levels:
+        figures = client_run(target, url, kind, "capacity", streams, server_pid=pid, rate=rate)
+        late_only = not figures["holds"] and figures["complete_streams"] == streams
+        if late_only and time.perf_counter() - RUN_STARTED < RETRY_BUDGET_S:
+            tried.append(figures)
+            figures = client_run(target, url, kind, "capacity", streams, server_pid=pid, rate=rate)
+        tried.append(figures)
+        print(
+            f"capacity {rate.per_s}/s {kind} {server} {target} {streams}: "
+            f"p99 lateness {figures['lateness_ms']['p99']} ms, {figures['complete_streams']} complete, "
+            f"holds={figures['holds']} (client CPU {figures['client_cpu_s']}/{figures['client_wall_s']} s, "
+            f"server CPU {figures['server_cpu_s']} s, idle {figures['machine_cpu']['idle']:.0%}, "
+            f"cpu probe {figures['cpu_probe_s']} s)",
+            flush=True,
+        )
+        if figures["holds"]:
+            break
+    held = [f["concurrent_streams"] for f in tried if f["holds"]]
+    return {"streams_held": max(held) if held else 0, "levels": tried}
 
 
 def main() -> None:
@@ -637,95 +743,85 @@ def main() -> None:
     raise_fd_limit()
     started = time.perf_counter()
     report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": {
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
             # Other work on the machine skews every figure: the load average says how much.
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         },
+        "servers": list(SERVERS),
         "definitions": {
             "throughput": f"{THROUGHPUT_STREAMS} concurrent streams of {THROUGHPUT_TOKENS} tokens, no delay, "
-            f"restarted for {THROUGHPUT_SECONDS:g} s; messages = tokens + terminal",
+            f"restarted for {THROUGHPUT_SECONDS:g} s; messages = tokens + terminal; best of "
+            f"{THROUGHPUT_ROUNDS} rounds alternating servers and targets",
             "lateness": "arrival of token i - (arrival of token 0 + i x interval), all streams opened "
-            f"before a common start of their tokens; steady window: tokens 1..{STEADY_TOKENS - 1} of "
-            f"{CAPACITY_TOKENS}, all due while every stream is open",
-            "holds": f"every stream complete and p99 lateness in the steady window < {LATENESS_BOUND_MS:g} ms",
+            "before a common start of their tokens; steady window: the tokens due while every stream is open",
+            "holds": f"every stream complete (nothing lost), p99 lateness in the steady window "
+            f"< {LATENESS_BOUND_MS:g} ms, and the last stream's first token before the steady window's end "
+            "(all streams at once)",
+            "rates": [dataclasses.asdict(rate) for rate in RATES],
         },
         "throughput": {},
         "capacity": {},
     }
     report["embedded_startup"] = startup_times()
     print(f"embedded startup: {report['embedded_startup']}", flush=True)
-    bare, bare_url = start_bare()
     # Retention 0: a benchmark socket never receives an earlier stream's terminal event.
     config = MockConfig(tokens=12, token_delay_ms=0, terminal_retention_s=0, projects=range(1, 10_001))
-    try:
-        with EmbeddedMock(config, mode="process") as mock:
-            servers = {"mock": (mock.base_url, mock.pid), "bare": (bare_url, bare.pid)}
-            # Rounds alternate mock and bare, so that a burst of other work on the machine
-            # does not land on one side only; each side's best round counts.
+    with contextlib.ExitStack() as stack:
+        targets: dict[tuple[str, str], tuple[str, int]] = {}
+        for server in SERVERS:
+            mock = stack.enter_context(EmbeddedMock(config, mode="process", server=server))  # type: ignore[arg-type]
+            bare, bare_url = start_bare(server)
+            stack.callback(bare.wait, 10)
+            stack.callback(bare.terminate)
+            targets[server, "mock"] = (mock.base_url, mock.pid)
+            targets[server, "bare"] = (bare_url, bare.pid)
+        for kind in ("sse", "ws"):
+            report["throughput"][kind] = throughput_rounds(kind, targets)
+        for rate in RATES:
+            per_rate: dict[str, Any] = report["capacity"].setdefault(f"{rate.per_s}_tokens_per_s", {})
             for kind in ("sse", "ws"):
-                rounds: dict[str, list[dict[str, Any]]] = {"mock": [], "bare": []}
-                for _round in range(THROUGHPUT_ROUNDS):
-                    for target, (url, pid) in servers.items():
-                        figures = client_run(target, url, kind, "throughput", server_pid=pid)
-                        cpu = figures["server_cpu_s"]
-                        figures["messages_per_server_cpu_s"] = round(figures["messages"] / cpu) if cpu else None
-                        rounds[target].append(figures)
-                        print(
-                            f"throughput {kind} {target}: {figures['messages_per_s']} messages/s "
-                            f"({figures['errors']} errors, server CPU {figures['server_cpu_s']} s)",
-                            flush=True,
-                        )
-                pair: dict[str, Any] = report["throughput"].setdefault(kind, {})
-                for target, runs in rounds.items():
-                    pair[target] = dict(max(runs, key=lambda figures: figures["messages_per_s"]))
-                    pair[target]["rounds_messages_per_s"] = [figures["messages_per_s"] for figures in runs]
-                pair["mock_vs_bare"] = round(pair["mock"]["messages_per_s"] / pair["bare"]["messages_per_s"], 3)
-                if pair["mock"]["messages_per_server_cpu_s"] and pair["bare"]["messages_per_server_cpu_s"]:
-                    pair["mock_vs_bare_per_cpu"] = round(
-                        pair["mock"]["messages_per_server_cpu_s"] / pair["bare"]["messages_per_server_cpu_s"], 3
-                    )
-            for kind in ("sse", "ws"):
-                for target, (url, pid) in servers.items():
-                    tried = []
-                    for streams in CAPACITY_LEVELS:
-                        # A level gets a second try when the first misses: other work on the
-                        # host (steal) moves p99 by a factor of several between runs.
-                        for _try in range(CAPACITY_TRIES):
-                            figures = client_run(target, url, kind, "capacity", streams, server_pid=pid)
-                            tried.append(figures)
-                            print(
-                                f"capacity {kind} {target} {streams}: p99 lateness {figures['lateness_ms']['p99']} ms "
-                                f"(whole stream {figures['lateness_whole_ms']['p99']} ms), "
-                                f"{figures['complete_streams']} complete, holds={figures['holds']} "
-                                f"(steal {figures['machine_cpu']['steal']:.0%}, cpu probe {figures['cpu_probe_s']} s)",
-                                flush=True,
-                            )
-                            if figures["holds"]:
-                                break
-                        if figures["holds"]:
-                            break
-                    held = [f["concurrent_streams"] for f in tried if f["holds"]]
-                    report["capacity"].setdefault(kind, {})[target] = {
-                        "streams_held": max(held) if held else 0,
-                        "levels": tried,
-                    }
-    finally:
-        bare.terminate()
-        bare.wait(10)
+                for (server, target), (url, pid) in targets.items():
+                    found = capacity_search(kind, server, target, url, pid, rate)
+                    per_rate.setdefault(kind, {}).setdefault(server, {})[target] = found
+                for pair in per_rate[kind].values():
+                    bare_held = pair["bare"]["streams_held"]
+                    pair["mock_vs_bare"] = round(pair["mock"]["streams_held"] / bare_held, 3) if bare_held else None
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    summary = summarize(report)
+    report["summary"] = summary
     if QUICK:
-        print(json.dumps(report, indent=1))
+        print(json.dumps(report, indent=1)[:6000])
+        print("\n".join(summary))
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: report[k] for k in ("throughput",)}, indent=1)[:4000])
-    for kind in ("sse", "ws"):
-        for target in ("mock", "bare"):
-            print(f"{kind} {target}: holds {report['capacity'][kind][target]['streams_held']} streams")
+    print("\n".join(summary))
     print(f"wrote {RESULTS} in {report['seconds']} s")
+
+
+def summarize(report: dict[str, Any]) -> list[str]:
+    """One line per figure: server, mode, mock against bare."""
+    lines = []
+    for kind, by_server in report["throughput"].items():
+        for server, pair in by_server.items():
+            lines.append(
+                f"throughput {kind} {server}: mock {pair['mock']['messages_per_s']} msg/s "
+                f"{pair['mock']['rounds_messages_per_s']}, bare {pair['bare']['messages_per_s']} msg/s "
+                f"{pair['bare']['rounds_messages_per_s']}: {pair['mock_vs_bare']:.0%}"
+            )
+    for rate, by_kind in report["capacity"].items():
+        for kind, by_server in by_kind.items():
+            for server, pair in by_server.items():
+                ratio = pair["mock_vs_bare"]
+                lines.append(
+                    f"capacity {rate} {kind} {server}: mock holds {pair['mock']['streams_held']}, "
+                    f"bare {pair['bare']['streams_held']}" + (f": {ratio:.0%}" if ratio is not None else "")
+                )
+    return lines
 
 
 if __name__ == "__main__":
@@ -737,9 +833,14 @@ if __name__ == "__main__":
     parser.add_argument("--kind", choices=["sse", "ws"])
     parser.add_argument("--phase", choices=["throughput", "capacity"])
     parser.add_argument("--streams", type=int, default=0)
+    parser.add_argument("--rate", type=int, default=10, help="capacity: tokens/s per stream")
+    parser.add_argument("--tokens", type=int, default=40, help="capacity: tokens per stream")
+    parser.add_argument("--steady", type=int, default=30, help="capacity: end of the steady window (tokens)")
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn")
+    parser.add_argument("--quick", action="store_true", help="a smoke run in seconds; writes nothing")
     arguments = parser.parse_args()
     if arguments.bare:
-        serve_bare(arguments.fd)
+        serve_bare(arguments.fd, arguments.server)
     elif arguments.client:
         arguments.target = arguments.client
         run_client(arguments)

@@ -146,3 +146,18 @@ def test_command_serves_under_granian_and_stops_cleanly_on_ctrl_c() -> None:
     assert process.returncode == 0, rest
     assert "POST /api/v1/projects/projects/1/execute-stage/ 200" in rest, rest  # the mock's own access log
     assert "Traceback" not in rest
+
+
+def test_granian_admits_thousands_of_concurrent_streams() -> None:
+    """Granian's default backpressure (its backlog, 2,048) queued every stream beyond it:
+    a benchmark at 5,000 streams ran them in batches. The mock lifts the cap."""
+    from stagecheck.mock_server.app import create_app
+    from stagecheck.mock_server.granian_server import GranianMock
+    from stagecheck.mock_server.server import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        server = GranianMock(create_app(FAST), sock).server
+        assert server.backpressure >= 100_000 and server.backlog >= 4096
+    finally:
+        sock.close()

@@ -34,6 +34,10 @@ _LOG_TO_STDERR: dict[str, Any] = {
     },
 }
 WORKER_STOP_TIMEOUT_S = 3
+# Granian admits at most `backpressure` requests at once per worker (default: backlog, 2048)
+# and queues the rest: thousands of concurrent streams are the mock's job, so no cap here.
+MAX_CONCURRENT_REQUESTS = 1 << 20
+BACKLOG = 4096  # as `bind_socket` listens
 
 
 def _import_embed() -> Any:
@@ -54,11 +58,12 @@ class GranianMock:
         from granian.log import LogLevels
 
         self.app = app
-        self.mock_state: MockState = app.state.mock
+        # None for an app that is not the mock (benchmarks serve a bare app the same way).
+        self._state: MockState | None = getattr(app.state, "mock", None)
         self.started = False
         self._sock = sock
         self._loop: asyncio.AbstractEventLoop | None = None
-        holder = SocketHolder(sock.fileno(), False, 2048)  # type: ignore[call-arg]  # (fd, uds, backlog); the stub omits it
+        holder = SocketHolder(sock.fileno(), False, BACKLOG)  # type: ignore[call-arg]  # (fd, uds, backlog); the stub omits it
         mock = self
 
         class _Server(embed.Server):  # type: ignore[misc, name-defined]
@@ -74,20 +79,29 @@ class GranianMock:
 
             async def shutdown(self, exit_code: int = 0) -> None:
                 # End the streams while the worker still serves their connections.
-                mock.mock_state.begin_shutdown()
-                await mock.mock_state.drain(1.0)
+                if mock._state is not None:
+                    mock._state.begin_shutdown()
+                    await mock._state.drain(1.0)
                 await super().shutdown(exit_code)
 
         self.server = _Server(
             app,
             interface=Interfaces.ASGI,
             websockets=True,
-            backlog=2048,
+            backlog=BACKLOG,
+            backpressure=MAX_CONCURRENT_REQUESTS,
             log_level=LogLevels.error,
             log_dictconfig=_LOG_TO_STDERR,
             log_access=False,  # the app's own access log never shows query strings (tokens)
         )
         self.server.workers_kill_timeout = WORKER_STOP_TIMEOUT_S
+
+    @property
+    def mock_state(self) -> MockState:
+        """The mock's state (tests read it); only for the mock's own app."""
+        if self._state is None:
+            raise AttributeError("this server does not serve the mock app")
+        return self._state
 
     def stop(self) -> None:
         """Ask the server to stop; safe from any thread (its event is the loop's own)."""
