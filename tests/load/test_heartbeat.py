@@ -224,3 +224,12 @@ def test_without_keep_alives_only_the_idle_bound_notices_a_silent_stream(quiet_m
     measured = run_heartbeat(settings_for(quiet_mock.base_url, read_timeout_s=1.0), "sse", window_s=2.0)
     assert measured.notice_basis == "client-idle-bound" and measured.notice_silent_s == 1.0
     assert_noticed_within(measured, "silent-sse", "sse")
+
+
+def test_an_unknown_project_is_not_run_with_the_answer(quiet_mock: EmbeddedMock) -> None:
+    settings = StreamSettings(base_url=quiet_mock.base_url, ws_url=ws_url_for(quiet_mock.base_url), project_id=999999)
+    sse = run_heartbeat(settings, "sse", window_s=WINDOW_S)
+    assert sse.not_run is not None and "answered 404 application/json" in sse.not_run, sse
+    assert "E4" in sse.violations
+    ws = run_heartbeat(settings, "ws", window_s=WINDOW_S)
+    assert ws.not_run is not None and "close 4404" in ws.not_run, ws

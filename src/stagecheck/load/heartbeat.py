@@ -44,6 +44,7 @@ from stagecheck.contracts.violations import Violation
 from stagecheck.errors import ConfigError, TargetUnreachable
 from stagecheck.results.heartbeat_results import HeartbeatResult, NoticeBasis
 from stagecheck.results.load_results import MODES, Mode
+from stagecheck.transports.sse_reading import is_event_stream
 
 from .config import StreamSettings
 from .heartbeat_legs import SocketHold, SseRead, hold_socket, read_sse
@@ -213,7 +214,7 @@ def _sse(settings: StreamSettings, window_s: float, clock: Callable[[], float]) 
         )
         reads.append(ordinary)
         head = ordinary.head
-        if head is None or head.status != 200:
+        if head is None or head.status != 200 or not is_event_stream(head.header("content-type")):
             return _sse_result(reads, window_s, settings, None, None, _no_stream(ordinary))
         if delay_ms < 1:
             skipped = f"a {window_s:g} s window leaves no time for a long first wait"
@@ -242,7 +243,8 @@ def _no_stream(read: SseRead) -> str:
     if read.head is None:
         why = read.closed.error if read.closed is not None and read.closed.error else "no answer"
         return f"the streaming POST got no answer: {why}"
-    return f"the streaming POST was answered {read.head.status}, not 200 text/event-stream"
+    content_type = read.head.header("content-type") or "no content type"
+    return f"the streaming POST was answered {read.head.status} {content_type}, not 200 text/event-stream"
 
 
 def _sse_result(
