@@ -233,3 +233,16 @@ def test_an_unknown_project_is_not_run_with_the_answer(quiet_mock: EmbeddedMock)
     assert "E4" in sse.violations
     ws = run_heartbeat(settings, "ws", window_s=WINDOW_S)
     assert ws.not_run is not None and "close 4404" in ws.not_run, ws
+
+
+def test_a_target_that_never_answers_is_not_run_within_its_bounds() -> None:
+    # Connections are queued by the kernel (listen) but never accepted, so nothing is ever answered.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        settings = settings_for(f"http://127.0.0.1:{sock.getsockname()[1]}", read_timeout_s=1.0)
+        ws = run_heartbeat(settings, "ws", window_s=WINDOW_S)
+        sse = run_heartbeat(settings, "sse", window_s=WINDOW_S)
+    assert ws.not_run is not None and "no answer within 1 s" in ws.not_run, ws
+    assert sse.not_run is not None and "no answer for 1.0 s" in sse.not_run, sse
+    assert ws.elapsed_s < 1.0 + 2.0 and sse.elapsed_s < 1.0 + 2.0  # the 1 s bounds, not a hang
