@@ -13,6 +13,7 @@ from stagecheck.load.gate import judge, load_gate
 from stagecheck.reports.load_html import render_html
 from stagecheck.reports.load_markdown import render_markdown
 from stagecheck.results.browser_results import BrowserModeResult, BrowserResult
+from stagecheck.results.heartbeat_results import HeartbeatResult
 from stagecheck.results.load_results import Distribution, LevelResult, LoadResults, Slo
 from stagecheck.results.reconnect_results import ReconnectResult
 
@@ -169,3 +170,10 @@ def test_notes_are_kept_in_results_json_and_shown() -> None:
     again = LoadResults.from_json(json.loads(json.dumps(measured.to_json())))
     assert again == measured and again.gate is not None and "Q6×2 not judged" in again.gate.notes[0]
     assert "Seen but not judged" in render_markdown(measured) and "Q6×2 not judged" in render_html(measured)
+
+
+def test_a_heartbeat_probe_that_broke_a_rule_is_a_breach_and_no_heartbeat_is_not() -> None:
+    late_pong = HeartbeatResult("ws", window_s=6.0, pings=4, pongs=4, violations={"W3": 2})
+    quiet = HeartbeatResult("sse", window_s=6.0)  # heartbeats are optional: none is no failure
+    outcome = judge(dataclasses.replace(results(level()), heartbeat=(late_pong, quiet)))
+    assert [(b.mode, b.metric, b.detail) for b in outcome.breaches] == [("ws", "heartbeat", "rules W3×2")]

@@ -15,6 +15,7 @@ from stagecheck.reports.load_markdown import render_markdown
 from stagecheck.reports.load_reports import write_load_reports
 from stagecheck.reports.svg_plots import Series, line_chart, nice_ceiling
 from stagecheck.results.browser_results import BrowserModeResult, BrowserResult
+from stagecheck.results.heartbeat_results import HeartbeatResult
 from stagecheck.results.load_results import (
     Breach,
     Distribution,
@@ -100,6 +101,11 @@ def test_probe_rows_say_what_measured_them(sweep: LoadResults) -> None:
     assert "server starts per reconnected answer (1 against 2)" in rows["recommended for"].ws
     assert "measured by" in render_markdown(measured) and "the reconnect probe" in render_html(measured)
     assert not rows["browsers"].measured and rows["browsers"].ws == "not measured (run with --probes browser)"
+    assert not rows["heartbeat"].measured and rows["heartbeat"].sse == "not measured (run with --probes heartbeat)"
+    beats = (HeartbeatResult("ws", window_s=6.0, heartbeats=3, interval_s_p50=2.0, interval_s_max=2.1),)
+    rows = {row.prop: row for row in comparison_rows(dataclasses.replace(measured, heartbeat=beats))}
+    assert rows["heartbeat"].measured and rows["heartbeat"].how.endswith("the heartbeat probe")
+    assert rows["heartbeat"].sse == "not measured (mode not run)"
     seen = BrowserResult(version="156.0.8078.114", modes=(BrowserModeResult("sse", streams_asked=3, streams_held=3),))
     rows = {row.prop: row for row in comparison_rows(dataclasses.replace(measured, browser=seen))}
     assert rows["browsers"].measured and rows["browsers"].sse.startswith("Chromium 156.0.8078.114 (headless)")

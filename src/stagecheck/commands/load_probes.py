@@ -15,15 +15,18 @@ from collections.abc import Callable
 from stagecheck.browser.check import run_browser_check
 from stagecheck.errors import ConfigError, StagecheckError
 from stagecheck.load.config import StreamSettings
+from stagecheck.load.heartbeat import run_heartbeat
 from stagecheck.load.reconnect import run_reconnect
 from stagecheck.results.browser_results import BrowserResult
+from stagecheck.results.heartbeat_results import HeartbeatResult
 from stagecheck.results.load_results import LoadResults, Mode
 from stagecheck.results.reconnect_results import ReconnectResult
 
-PROBES = ("reconnect", "browser")
+PROBES = ("reconnect", "heartbeat", "browser")
 PROBES_HELP = (
     "Probes run after the sweep, each bounded: reconnect (streams dropped after some tokens and "
-    "recovered as the guide's frontend does), browser (the guide's two clients in headless Chromium, "
+    "recovered as the guide's frontend does), heartbeat (an idle socket held and pinged, SSE "
+    "keep-alives; about 6 s a mode), browser (the guide's two clients in headless Chromium, "
     "/usr/bin/chromium; not run without it). all, none, or a comma-separated list."
 )
 
@@ -52,6 +55,7 @@ def run_probes(
 ) -> LoadResults:
     """Run each probe for each mode and fold the results in; Ctrl-C keeps what was measured."""
     reconnection: list[ReconnectResult] = []
+    heartbeat: list[HeartbeatResult] = []
     browser: BrowserResult | None = None
     try:
         if "reconnect" in probes:
@@ -63,6 +67,15 @@ def run_probes(
                     found = ReconnectResult(mode=mode, not_run=str(exc))
                 reconnection.append(found)
                 echo(f"  reconnect {mode}: {found.verdict}" + (f" ({found.not_run})" if found.not_run else ""))
+        if "heartbeat" in probes:
+            for mode in modes:
+                echo(f"stagecheck load: heartbeat probe, {mode}")
+                try:
+                    beat = run_heartbeat(stream, mode)
+                except StagecheckError as exc:
+                    beat = HeartbeatResult(mode=mode, not_run=str(exc))
+                heartbeat.append(beat)
+                echo(f"  heartbeat {mode}: {beat.verdict}" + (f" ({beat.not_run})" if beat.not_run else ""))
         if "browser" in probes:
             echo("stagecheck load: browser probe (headless Chromium)")
             try:
@@ -81,5 +94,7 @@ def run_probes(
             echo(f"  browser: {verdict}")
     except KeyboardInterrupt:
         echo("stagecheck load: probes interrupted; what they measured is kept")
-        return dataclasses.replace(results, reconnection=tuple(reconnection), browser=browser, interrupted=True)
-    return dataclasses.replace(results, reconnection=tuple(reconnection), browser=browser)
+        return dataclasses.replace(
+            results, reconnection=tuple(reconnection), heartbeat=tuple(heartbeat), browser=browser, interrupted=True
+        )
+    return dataclasses.replace(results, reconnection=tuple(reconnection), heartbeat=tuple(heartbeat), browser=browser)

@@ -278,6 +278,11 @@ def judge_probes(results: LoadResults) -> list[Breach]:
             detail = f"{found.recovered}/{found.dropped} recovered, {found.tokens_never_seen} tokens never seen"
             detail += f"; rules {rules}" if rules else ""
             breaches.append(Breach(found.mode, 0, "reconnect", 1.0, 0.0, "default", detail))
+    for beat in results.heartbeat:
+        if beat.verdict == "failed":
+            rules = ", ".join(f"{rule}×{count}" for rule, count in sorted(beat.violations.items()))
+            detail = f"rules {rules}" if rules else (beat.examples[0] if beat.examples else "failed")
+            breaches.append(Breach(beat.mode, 0, "heartbeat", 1.0, 0.0, "default", detail))
     browser = results.browser
     if browser is not None and browser.not_run is None:
         for seen in browser.modes:

@@ -15,6 +15,7 @@ from typing import Any
 from stagecheck.results.load_results import LevelResult, LoadResults
 
 from .browser_row import browser_text
+from .heartbeat_row import heartbeat_text
 from .load_capacity import knee_text
 from .reconnect_row import reconnect_text
 
@@ -134,6 +135,7 @@ def comparison_rows(results: LoadResults) -> list[ComparisonRow]:
     sweep_how = f"{results.command}: the sweep's levels" if results.command and results.levels else ""
     rows = [dataclasses.replace(row, how=sweep_how) for row in rows]
     rows.append(_probe_row(results, "reconnection", "reconnect", results.reconnection, reconnect_text))
+    rows.append(_probe_row(results, "heartbeat", "heartbeat", results.heartbeat, heartbeat_text))
     rows.append(_browser_row(results))
     rows.insert(0, _connection_row(sse, ws, sweep_how))
     rows.append(_recommendation_row(results, sse, ws))

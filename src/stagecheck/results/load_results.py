@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # the probes' results import this module's Mode: imported where read, below
     from .browser_results import BrowserResult
+    from .heartbeat_results import HeartbeatResult
     from .reconnect_results import ReconnectResult
 
 SCHEMA_VERSION = 1
@@ -294,6 +295,7 @@ class LoadResults:
     capacity: tuple[CapacityResult, ...] = ()
     # `--probes`: what the guide's table rows need beside the sweep, one result per mode.
     reconnection: tuple[ReconnectResult, ...] = ()
+    heartbeat: tuple[HeartbeatResult, ...] = ()
     browser: BrowserResult | None = None  # both modes in one headless browser
     command: str = ""  # the command line that measured these, for the report's "measured by"
 
@@ -356,6 +358,9 @@ class LoadResults:
         data["reconnection"] = {r.mode: r.to_json() for r in self.reconnection}
         if not data["reconnection"]:
             del data["reconnection"]
+        data["heartbeat"] = {r.mode: r.to_json() for r in self.heartbeat}
+        if not data["heartbeat"]:
+            del data["heartbeat"]
         data["browser"] = None if self.browser is None else self.browser.to_json()
         return data
 
@@ -365,6 +370,7 @@ class LoadResults:
         if version != SCHEMA_VERSION:
             raise ResultsFormatError(f"results schema version {version!r}; this stagecheck reads {SCHEMA_VERSION}")
         from .browser_results import BrowserResult
+        from .heartbeat_results import HeartbeatResult
         from .reconnect_results import ReconnectResult
 
         try:
@@ -380,6 +386,7 @@ class LoadResults:
                 error=data.get("error"),
                 capacity=tuple(_capacity_from_json(raw) for raw in data.get("capacity", {}).values()),
                 reconnection=tuple(ReconnectResult.from_json(raw) for raw in data.get("reconnection", {}).values()),
+                heartbeat=tuple(HeartbeatResult.from_json(raw) for raw in data.get("heartbeat", {}).values()),
                 browser=None if data.get("browser") is None else BrowserResult.from_json(data["browser"]),
                 command=str(data.get("command", "")),
                 gate=None
