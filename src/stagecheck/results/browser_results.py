@@ -14,7 +14,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from .load_results import MODES, Mode, ResultsFormatError
+from .load_results import Mode, ResultsFormatError
+from .probe_json import build, fields_of
 
 # What the page's client is, per mode, in the guide's words.
 CLIENT_OF_MODE: dict[str, str] = {"sse": "fetch stream reader", "ws": "WebSocket"}
@@ -61,21 +62,15 @@ class BrowserModeResult:
 
     @classmethod
     def from_json(cls, data: Any) -> BrowserModeResult:
-        if not isinstance(data, dict):
-            raise ResultsFormatError(f"a browser mode result is a JSON object, not {type(data).__name__}")
-        raw = {k: v for k, v in data.items() if k not in ("held", "client")}
-        if raw.get("mode") not in MODES:
-            raise ResultsFormatError(f"browser mode result: mode {raw.get('mode')!r} is not one of {', '.join(MODES)}")
-        _no_unknown(cls, raw, "browser mode result")
-        raw["ttft_ms"] = tuple(float(v) for v in raw.get("ttft_ms", ()))
-        raw["failures"] = tuple(str(v) for v in raw.get("failures", ()))
-        raw["examples"] = tuple(str(v) for v in raw.get("examples", ()))
-        raw["violations"] = {str(k): int(v) for k, v in dict(raw.get("violations", {})).items()}
-        raw["warnings"] = {str(k): int(v) for k, v in dict(raw.get("warnings", {})).items()}
+        what = "browser mode result"
+        raw = fields_of(cls, data, what, derived=("held", "client"))
         try:
-            return cls(**raw)
-        except TypeError as exc:
-            raise ResultsFormatError(f"browser mode result: {exc}") from exc
+            raw["ttft_ms"] = tuple(float(v) for v in raw.get("ttft_ms", ()))
+            raw["failures"] = tuple(str(v) for v in raw.get("failures", ()))
+        except (TypeError, ValueError) as exc:
+            raise ResultsFormatError(f"{what}: {exc}") from exc
+        result: BrowserModeResult = build(cls, raw, what)
+        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,22 +106,11 @@ class BrowserResult:
 
     @classmethod
     def from_json(cls, data: Any) -> BrowserResult:
-        if not isinstance(data, dict):
-            raise ResultsFormatError(f"a browser result is a JSON object, not {type(data).__name__}")
-        raw = {k: v for k, v in data.items() if k != "held"}
-        _no_unknown(cls, raw, "browser result")
+        what = "browser result"
+        raw = fields_of(cls, data, what, derived=("held",), moded=False)
         modes = raw.get("modes", [])
         if not isinstance(modes, list):
-            raise ResultsFormatError("browser result: modes is a list")
+            raise ResultsFormatError(f"{what}: modes is a list")
         raw["modes"] = tuple(BrowserModeResult.from_json(m) for m in modes)
-        try:
-            return cls(**raw)
-        except TypeError as exc:
-            raise ResultsFormatError(f"browser result: {exc}") from exc
-
-
-def _no_unknown(cls: type[Any], raw: dict[str, Any], what: str) -> None:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ResultsFormatError(f"{what}: unknown fields {', '.join(unknown)}")
+        result: BrowserResult = build(cls, raw, what)
+        return result

@@ -13,7 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .load_results import MODES, Mode, ResultsFormatError
+from .load_results import Mode, ResultsFormatError
+from .probe_json import build, fields_of
 
 Verdict = Literal["passed", "failed", "not-run"]
 # How `notice_silent_s` was derived: from the server's heartbeats or keep-alives, from the
@@ -72,23 +73,11 @@ class HeartbeatResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HeartbeatResult:
-        if not isinstance(data, dict):
-            raise ResultsFormatError(f"a heartbeat result is a JSON object, not {type(data).__name__}")
-        raw = {k: v for k, v in data.items() if k != "verdict"}
-        if raw.get("mode") not in MODES:
-            raise ResultsFormatError(f"heartbeat result: mode {raw.get('mode')!r} is not one of {', '.join(MODES)}")
+        what = "heartbeat result"
+        raw = fields_of(cls, data, what, derived=("verdict",))
         if raw.get("notice_basis", "none") not in NOTICE_BASES:
             raise ResultsFormatError(
-                f"heartbeat result: notice_basis {raw.get('notice_basis')!r} is not one of {', '.join(NOTICE_BASES)}"
+                f"{what}: notice_basis {raw.get('notice_basis')!r} is not one of {', '.join(NOTICE_BASES)}"
             )
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise ResultsFormatError(f"heartbeat result: unknown fields {', '.join(unknown)}")
-        try:
-            raw["examples"] = tuple(str(e) for e in raw.get("examples", ()))
-            raw["violations"] = {str(k): int(v) for k, v in dict(raw.get("violations", {})).items()}
-            raw["warnings"] = {str(k): int(v) for k, v in dict(raw.get("warnings", {})).items()}
-            return cls(**raw)
-        except (TypeError, ValueError) as exc:
-            raise ResultsFormatError(f"heartbeat result: {exc}") from exc
+        result: HeartbeatResult = build(cls, raw, what)
+        return result

@@ -13,7 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .load_results import MODES, Mode, ResultsFormatError
+from .load_results import Mode
+from .probe_json import build, fields_of
 
 Verdict = Literal["passed", "failed", "not-run"]
 
@@ -66,19 +67,6 @@ class ReconnectResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReconnectResult:
-        if not isinstance(data, dict):
-            raise ResultsFormatError(f"a reconnect result is a JSON object, not {type(data).__name__}")
-        raw = {k: v for k, v in data.items() if k != "verdict"}
-        if raw.get("mode") not in MODES:
-            raise ResultsFormatError(f"reconnect result: mode {raw.get('mode')!r} is not one of {', '.join(MODES)}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise ResultsFormatError(f"reconnect result: unknown fields {', '.join(unknown)}")
-        raw["examples"] = tuple(raw.get("examples", ()))
-        raw["violations"] = {str(k): int(v) for k, v in dict(raw.get("violations", {})).items()}
-        raw["warnings"] = {str(k): int(v) for k, v in dict(raw.get("warnings", {})).items()}
-        try:
-            return cls(**raw)
-        except TypeError as exc:
-            raise ResultsFormatError(f"reconnect result: {exc}") from exc
+        what = "reconnect result"
+        result: ReconnectResult = build(cls, fields_of(cls, data, what, derived=("verdict",)), what)
+        return result
