@@ -69,7 +69,9 @@ PROOFS: dict[str, tuple[str, ...]] = {
     "W5": (
         f"{INDEPENDENT}::test_broken_independent_backend_is_blamed_on_its_rule[late-join-without-snapshot]",
         f"{INDEPENDENT}::test_broken_independent_backend_is_blamed_on_its_rule[late-join-snapshot-is-a-tail]",
+        "tests/load/test_reconnect.py::test_a_resumed_socket_without_a_true_snapshot_loses_text",
     ),
+    "W3": ("tests/load/test_heartbeat.py::test_a_late_or_missing_pong_is_w3_within_the_window",),
     "W6": (
         f"{INDEPENDENT}::test_broken_independent_backend_is_blamed_on_its_rule[leaks-across-projects]",
         f"{INDEPENDENT}::test_broken_independent_backend_is_blamed_on_its_rule[group-ignores-the-stage]",
