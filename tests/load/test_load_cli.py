@@ -44,6 +44,9 @@ def test_a_bad_value_is_refused_before_the_mock_starts(tmp_path: Path) -> None:
         (["--modes", "grpc"], "--modes"),
         (["--gate", "/nonexistent.toml"], "--gate"),
         (["--slo", "ttft=fast"], "--slo"),
+        (["--probes", "reconnect,telepathy"], "--probes: unknown probe telepathy"),
+        (["--probes-only", "--probes", "none"], "would measure nothing"),
+        (["--probes-only", "--find-capacity"], "cannot be used with --find-capacity"),
     ],
 )
 def test_misuse_exits_2_before_anything_starts(tmp_path: Path, args: list[str], match: str) -> None:
@@ -87,3 +90,23 @@ def test_ctrl_c_stops_and_still_writes_what_was_measured(toy_server, tmp_path: P
     assert "interrupted: no verdict" in err and "passed" not in err
     assert "interrupted: no verdict" in (tmp_path / "summary.md").read_text(encoding="utf-8")
     assert "interrupted: no verdict" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def test_probes_only_against_a_target_that_is_down_exits_2_and_writes_the_report(tmp_path: Path) -> None:
+    args = ["load", "--base-url", "http://127.0.0.1:9", "--probes-only", "--probes", "reconnect,heartbeat"]
+    result = CliRunner().invoke(cli, [*args, "--report-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "127.0.0.1:9" in result.output
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert data["error"] and "reconnection" not in data  # nothing was measured, and it says why
+
+
+def test_probes_only_that_measured_nothing_is_exit_2_with_each_reason(tmp_path: Path) -> None:
+    # The browser probe alone, with no Chromium where it is asked for: nothing judged is no pass.
+    env = {"STAGECHECK_CHROMIUM": "/nonexistent/chromium"}
+    result = CliRunner(env=env).invoke(
+        cli, ["load", "--probes-only", "--probes", "browser", "--report-dir", str(tmp_path)]
+    )
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert result.exit_code == 2, result.output
+    assert "no probe could measure this target: browser: no Chromium at /nonexistent/chromium" in data["error"]
+    assert data["browser"]["not_run"].startswith("no Chromium at /nonexistent/chromium")

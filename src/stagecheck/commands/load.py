@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from stagecheck.commands.load_options import load_options
-from stagecheck.commands.load_probes import parse_probes, run_probes
+from stagecheck.commands.load_probes import parse_probes, probe_reasons, probes_measured, run_probes
 from stagecheck.errors import ConfigError, StagecheckError
 from stagecheck.load.capacity import CapacitySearch, run_capacity
 from stagecheck.load.capacity import estimate as capacity_estimate
@@ -33,7 +33,7 @@ from stagecheck.load.config import (
 )
 from stagecheck.load.gate import Gate, judge, load_baseline, load_gate
 from stagecheck.load.level_run import Progress, WorkersMissing
-from stagecheck.load.sweep import run_sweep
+from stagecheck.load.sweep import check_reachable, run_sweep
 from stagecheck.reports.load_reports import write_load_reports
 from stagecheck.reports.load_tables import violations_text
 from stagecheck.results.load_results import LevelResult, LoadResults, Slo
@@ -131,6 +131,7 @@ def command(
     max_steps: int = 16,
     probes_text: str = "all",
     probes_only: bool = False,
+    chromium: str = "/usr/bin/chromium",
 ) -> None:
     """Sweep concurrency levels in SSE and WebSocket mode; measure TTFT, inter-token gaps, E2E.
 
@@ -223,6 +224,7 @@ def command(
                 )
             line = ProgressLine()
             if probes_only:
+                check_reachable(config.stream.base_url)  # a down target is exit 2, not probes "not run"
                 results = not_run(config, None)
             elif search is not None:
                 results = run_capacity(config, search, gate, progress=line, on_level=line.level_done)
@@ -238,6 +240,7 @@ def command(
                     stream,
                     mode_list,
                     target_pid=config.target_pid,
+                    chromium=chromium,
                     echo=lambda t: click.echo(t, err=True),
                 )
         except WorkersMissing as exc:
@@ -260,11 +263,16 @@ def command(
             paths = write_load_reports(dataclasses.replace(not_run(config, None), interrupted=True), report_dir)
             click.echo(f"\nstagecheck load: interrupted before any level finished; report {paths['html']}", err=True)
             raise SystemExit(130) from None
+    if probes_only and not results.interrupted and not probes_measured(results):
+        # Nothing judged is no pass: exit 2, and the report keeps each probe's reason.
+        reason = "no probe could measure this target: " + "; ".join(probe_reasons(results))
+        paths = write_load_reports(dataclasses.replace(results, error=reason), report_dir)
+        raise StagecheckError(f"{reason}; report: {paths['html']}")
     finish(results, report_dir, gate, previous, baseline)
 
 
 # Options left out of the "measured by" command: where reports go, and how the embedded mock was run.
-_NOT_MEASUREMENT = frozenset({"report_dir", "target_pid", "embedded_mock", "token", "ui", "ui_port"})
+_NOT_MEASUREMENT = frozenset({"report_dir", "target_pid", "embedded_mock", "token", "ui", "ui_port", "chromium"})
 
 
 def invoked_command(embedded: bool) -> str:

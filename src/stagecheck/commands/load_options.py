@@ -154,6 +154,13 @@ def load_options(function: FC) -> FC:
         ),
         click.option("--probes", "probes_text", default="all", show_default=True, help=PROBES_HELP),
         click.option("--probes-only", is_flag=True, help="Run only the --probes, no sweep (one row to measure again)."),
+        click.option(
+            "--chromium",
+            default="/usr/bin/chromium",
+            show_default=True,
+            envvar="STAGECHECK_CHROMIUM",
+            help="The Chromium the browser probe drives (Debian's package; env STAGECHECK_CHROMIUM).",
+        ),
         # `stagecheck run` starts the embedded mock itself and says so, for the report's wording.
         click.option(
             "--workers-timeout",

@@ -51,6 +51,7 @@ def run_probes(
     modes: tuple[Mode, ...],
     *,
     target_pid: int | None,
+    chromium: str | None = None,
     echo: Callable[[str], None],
 ) -> LoadResults:
     """Run each probe for each mode and fold the results in; Ctrl-C keeps what was measured."""
@@ -87,6 +88,7 @@ def run_probes(
                     prefer=stream.prefer,
                     token=stream.token,
                     modes=modes,
+                    executable=chromium,
                 )
             except StagecheckError as exc:
                 browser = BrowserResult(not_run=str(exc))
@@ -98,3 +100,20 @@ def run_probes(
             results, reconnection=tuple(reconnection), heartbeat=tuple(heartbeat), browser=browser, interrupted=True
         )
     return dataclasses.replace(results, reconnection=tuple(reconnection), heartbeat=tuple(heartbeat), browser=browser)
+
+
+def probes_measured(results: LoadResults) -> bool:
+    """At least one probe measured something (a verdict other than not run)."""
+    found = [r.not_run for r in results.reconnection] + [r.not_run for r in results.heartbeat]
+    if results.browser is not None:
+        found.append(results.browser.not_run)
+    return any(reason is None for reason in found)
+
+
+def probe_reasons(results: LoadResults) -> list[str]:
+    """Why each probe did not run, for the one line of an exit 2."""
+    reasons = [f"{r.mode} reconnect: {r.not_run}" for r in results.reconnection if r.not_run]
+    reasons += [f"{r.mode} heartbeat: {r.not_run}" for r in results.heartbeat if r.not_run]
+    if results.browser is not None and results.browser.not_run:
+        reasons.append(f"browser: {results.browser.not_run}")
+    return reasons
