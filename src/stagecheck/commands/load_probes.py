@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from stagecheck.browser.check import run_browser_check
 from stagecheck.errors import ConfigError, StagecheckError
@@ -61,22 +62,16 @@ def run_probes(
     try:
         if "reconnect" in probes:
             for mode in modes:
-                echo(f"stagecheck load: reconnect probe, {mode}")
-                try:
-                    found = run_reconnect(stream, mode, target_pid=target_pid)
-                except StagecheckError as exc:
-                    found = ReconnectResult(mode=mode, not_run=str(exc))
-                reconnection.append(found)
-                echo(f"  reconnect {mode}: {found.verdict}" + (f" ({found.not_run})" if found.not_run else ""))
+                reconnection.append(
+                    _one_mode("reconnect", mode, lambda m: run_reconnect(stream, m, target_pid=target_pid),
+                              lambda m, why: ReconnectResult(mode=m, not_run=why), echo)
+                )  # fmt: skip
         if "heartbeat" in probes:
             for mode in modes:
-                echo(f"stagecheck load: heartbeat probe, {mode}")
-                try:
-                    beat = run_heartbeat(stream, mode)
-                except StagecheckError as exc:
-                    beat = HeartbeatResult(mode=mode, not_run=str(exc))
-                heartbeat.append(beat)
-                echo(f"  heartbeat {mode}: {beat.verdict}" + (f" ({beat.not_run})" if beat.not_run else ""))
+                heartbeat.append(
+                    _one_mode("heartbeat", mode, lambda m: run_heartbeat(stream, m),
+                              lambda m, why: HeartbeatResult(mode=m, not_run=why), echo)
+                )  # fmt: skip
         if "browser" in probes:
             echo("stagecheck load: browser probe (headless Chromium)")
             try:
@@ -100,6 +95,29 @@ def run_probes(
             results, reconnection=tuple(reconnection), heartbeat=tuple(heartbeat), browser=browser, interrupted=True
         )
     return dataclasses.replace(results, reconnection=tuple(reconnection), heartbeat=tuple(heartbeat), browser=browser)
+
+
+class _ModeResult(Protocol):
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def not_run(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=_ModeResult)
+
+
+def _one_mode(
+    name: str, mode: Mode, run: Callable[[Mode], R], not_run: Callable[[Mode, str], R], echo: Callable[[str], None]
+) -> R:
+    """One probe of one mode, said before and after; a StagecheckError is its "not run" reason."""
+    echo(f"stagecheck load: {name} probe, {mode}")
+    try:
+        found = run(mode)
+    except StagecheckError as exc:
+        found = not_run(mode, str(exc))
+    echo(f"  {name} {mode}: {found.verdict}" + (f" ({found.not_run})" if found.not_run else ""))
+    return found
 
 
 def probes_measured(results: LoadResults) -> bool:

@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from .load_results import Mode, ResultsFormatError
+from .modes import Mode, ResultsFormatError
 from .probe_json import build, fields_of
 
 # What the page's client is, per mode, in the guide's words.

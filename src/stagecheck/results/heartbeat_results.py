@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .load_results import Mode, ResultsFormatError
+from .modes import Mode, ResultsFormatError
 from .probe_json import build, fields_of
 
 Verdict = Literal["passed", "failed", "not-run"]

@@ -20,22 +20,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:  # the probes' results import this module's Mode: imported where read, below
-    from .browser_results import BrowserResult
-    from .heartbeat_results import HeartbeatResult
-    from .reconnect_results import ReconnectResult
+from .browser_results import BrowserResult
+from .heartbeat_results import HeartbeatResult
+from .modes import MODES, Mode, ResultsFormatError
+from .reconnect_results import ReconnectResult
+
+# Re-exported for type checkers: defined in .modes so that the probes' results need not
+# import this module, and read from here by most callers (nothing star-imports this module).
+__all__ = ["MODES", "Mode", "ResultsFormatError"]
 
 SCHEMA_VERSION = 1
 
-Mode = Literal["sse", "ws"]
-MODES: tuple[Mode, ...] = ("sse", "ws")
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
-
-
-class ResultsFormatError(ValueError):
-    """A results.json that this version cannot read (wrong schema version or shape)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,10 +367,6 @@ class LoadResults:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ResultsFormatError(f"results schema version {version!r}; this stagecheck reads {SCHEMA_VERSION}")
-        from .browser_results import BrowserResult
-        from .heartbeat_results import HeartbeatResult
-        from .reconnect_results import ReconnectResult
-
         try:
             gate = data.get("gate")
             return cls(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .load_results import MODES, ResultsFormatError
+from .modes import MODES, ResultsFormatError
 
 
 def fields_of(

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .load_results import Mode
+from .modes import Mode
 from .probe_json import build, fields_of
 
 Verdict = Literal["passed", "failed", "not-run"]
