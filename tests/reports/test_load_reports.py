@@ -150,3 +150,11 @@ def test_the_capacity_chart_marks_each_knee_on_a_log_axis() -> None:
     assert svg.count('class="knee"') == 1 and "SSE knee 100" in svg
     assert svg.count("<circle") == 3 and svg.count('fill="#fff"') == 1  # the level that did not hold: a ring
     assert ">100<" in svg and ">50<" in svg and ">200<" in svg  # 1-2-5 ticks between the levels tried
+
+
+def test_a_probe_row_whose_every_mode_did_not_run_is_not_measured(sweep: LoadResults) -> None:
+    down = tuple(ReconnectResult(mode, not_run="cannot connect") for mode in ("sse", "ws"))
+    rows = {row.prop: row for row in comparison_rows(dataclasses.replace(sweep, reconnection=down))}
+    assert rows["reconnection"].sse == "not run: cannot connect" and not rows["reconnection"].measured
+    one = (ReconnectResult("sse", not_run="cannot connect"), ReconnectResult("ws", streams=6, dropped=6, recovered=6))
+    assert {r.prop: r for r in comparison_rows(dataclasses.replace(sweep, reconnection=one))}["reconnection"].measured

@@ -122,17 +122,17 @@ def comparison_rows(results: LoadResults) -> list[ComparisonRow]:
     sse, ws = _levels(results, "sse"), _levels(results, "ws")
     sse, ws = _at_knee(results, "sse", sse), _at_knee(results, "ws", ws)
     rows = [
-        ComparisonRow("real-time", _real_time(sse), _real_time(ws), "high / high", True),
+        ComparisonRow("real-time", _real_time(sse), _real_time(ws), _guide("real-time"), True),
         ComparisonRow(
             "concurrency",
             _capacity_or_concurrency(results, "sse", sse),
             _capacity_or_concurrency(results, "ws", ws),
-            "limited / excellent",
+            _guide("concurrency"),
             True,
         ),
-        ComparisonRow("server load", _server_load(sse), _server_load(ws), "higher / lower", True),
+        ComparisonRow("server load", _server_load(sse), _server_load(ws), _guide("server load"), True),
     ]
-    sweep_how = f"{results.command}: the sweep's levels" if results.command and results.levels else ""
+    sweep_how = _how(results, "the sweep's levels") if results.levels else ""
     rows = [dataclasses.replace(row, how=sweep_how) for row in rows]
     rows.append(_probe_row(results, "reconnection", "reconnect", results.reconnection, reconnect_text))
     rows.append(_probe_row(results, "heartbeat", "heartbeat", results.heartbeat, heartbeat_text))
@@ -147,14 +147,13 @@ def _browser_row(results: LoadResults) -> ComparisonRow:
     if browser is None:
         missing = "not measured (run with --probes browser)"
         return ComparisonRow("browsers", missing, missing, _guide("browsers"), False)
-    how = f"{results.command}: the browser probe" if results.command else "the browser probe"
     return ComparisonRow(
         "browsers",
         browser_text(browser, "sse"),
         browser_text(browser, "ws"),
         _guide("browsers"),
         browser.not_run is None,
-        how,
+        _how(results, "the browser probe"),
     )
 
 
@@ -235,6 +234,11 @@ def _guide(prop: str) -> str:
     return f"{sse} / {ws}"
 
 
+def _how(results: LoadResults, source: str) -> str:
+    """The "measured by" cell: the command, then which part of its run gave the row."""
+    return f"{results.command}: {source}" if results.command else source
+
+
 def _probe_row(
     results: LoadResults,
     prop: str,
@@ -248,8 +252,9 @@ def _probe_row(
         missing = f"not measured (run with --probes {probe})"
         return ComparisonRow(prop, missing, missing, _guide(prop), False)
     cells = [text(by_mode[mode]) if mode in by_mode else "not measured (mode not run)" for mode in ("sse", "ws")]
-    how = f"{results.command}: the {probe} probe" if results.command else f"the {probe} probe"
-    return ComparisonRow(prop, cells[0], cells[1], _guide(prop), True, how)
+    # Measured when some mode gave figures; "not run: why" in every cell is no measurement.
+    measured = any(result.not_run is None for result in found)
+    return ComparisonRow(prop, cells[0], cells[1], _guide(prop), measured, _how(results, f"the {probe} probe"))
 
 
 DEFINITIONS = (
