@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -83,6 +87,28 @@ async def test_shutdown_closes_a_live_socket_with_1001(started: list[EmbeddedMoc
         await asyncio.wait_for(kit.read_ws(sub, run), 10)
     closed = run.closed
     assert isinstance(closed, StreamClosed) and closed.code == 1001 and not closed.by_client, closed
+
+
+def test_a_stopped_server_never_closes_a_file_that_took_its_socket_number(started: list[EmbeddedMock]) -> None:
+    """Granian closes the fd it serves when it stops. Given our socket's own fd, that fd was
+    closed twice: the socket object's close later hit the file that had reused the number
+    (CI: another test's listening socket and a temporary file, EBADF)."""
+    mock = granian(started)
+    assert mock.server is not None
+    number = mock.server._sock.fileno()  # type: ignore[union-attr]
+    mock.stop()
+    with contextlib.ExitStack() as files:
+        later = None
+        for _ in range(100):  # the kernel hands out the lowest free number
+            opened = files.enter_context(tempfile.TemporaryFile())
+            if opened.fileno() == number:
+                later = opened
+                break
+        assert later is not None, f"fd {number} was not free after the server stopped"
+        started.clear()
+        del mock
+        gc.collect()
+        os.fstat(later.fileno())  # EBADF if the server's socket closed it
 
 
 def test_an_unknown_server_is_a_config_error() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 from collections.abc import Callable
@@ -63,7 +64,11 @@ class GranianMock:
         self.started = False
         self._sock = sock
         self._loop: asyncio.AbstractEventLoop | None = None
-        holder = SocketHolder(sock.fileno(), False, BACKLOG)  # type: ignore[call-arg]  # (fd, uds, backlog); the stub omits it
+        # Granian's worker closes the fd it serves when it stops: it gets a duplicate of its
+        # own. Handing it ours made that fd be closed twice (by Granian, then by the socket
+        # object), and the second close hit whatever file had reused the number by then.
+        self._granian_fd = os.dup(sock.fileno())
+        holder = SocketHolder(self._granian_fd, False, BACKLOG)  # type: ignore[call-arg]  # (fd, uds, backlog); the stub omits it
         mock = self
 
         class _Server(embed.Server):  # type: ignore[misc, name-defined]
@@ -131,6 +136,9 @@ class GranianMock:
         finally:
             if announcer is not None:
                 announcer.cancel()
+            if not self.started:  # no worker took the duplicate, so it is still ours to close
+                os.close(self._granian_fd)
+            self._sock.close()  # as uvicorn closes the sockets it was given
             for signum in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(ValueError, RuntimeError):
                     loop.remove_signal_handler(signum)
