@@ -24,9 +24,9 @@ from collections.abc import Callable
 
 import redis
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry  # the asyncio client's own (redis-py 8.2 warns on the sync one)
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from stagecheck.errors import ConfigError
 

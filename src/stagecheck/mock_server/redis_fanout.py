@@ -32,6 +32,13 @@ from redis.exceptions import RedisError
 from .broker import ENDED, Cut, Delivery, Subscription, TaskRecord, encode
 from .redis_wire import BrokerUnavailable, Frame, describe_redis_error, lost_message, unpack_frame
 
+
+async def _close_pubsub(pubsub: PubSub) -> None:
+    # redis-py typed `PubSub.aclose` in 8.2 and not before: a typed alias suits both.
+    close: Callable[[], Awaitable[object]] = pubsub.aclose
+    await close()
+
+
 logger = logging.getLogger("stagecheck.mock")
 
 CONNECT_WAIT_S = 2.0  # how long a new subscriber waits for a (re)connecting reader
@@ -294,7 +301,7 @@ class Fanout:
         try:
             await pubsub.connect()  # type: ignore[no-untyped-call]
         except BaseException:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await _close_pubsub(pubsub)
             raise
         self._pubsub = pubsub
         channels = list(self._subs)
@@ -388,4 +395,4 @@ class Fanout:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await _close_pubsub(pubsub)
