@@ -1,7 +1,9 @@
 """Deliberate breakages, switched on with STAGECHECK_EXAMPLE_BREAK=name[,name...].
 
 Each one is a mistake real Django/Channels/Celery code makes; tests/examples/test_django_backend.py
-proves that `stagecheck contract` blames each on its rule. Off by default.
+proves that `stagecheck contract` blames each on its rule, except channel-fanout: a mistake of
+scale, shown by `stagecheck load` in the README (whether it loses messages depends on how far
+the web process falls behind, so a test of it would pass or fail by chance). Off by default.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ BREAKS: dict[str, tuple[str, str]] = {
     "wide-group": (
         "W6",
         "the Channels group is named after the project only, so every stage's sockets get every stage's messages",
+    ),
+    "channel-fanout": (
+        "Q2",
+        "a socket opened for one task (?task_id=) joins the channel's group and drops the other tasks' "
+        "messages itself, Channels' usual pattern: N sockets on N tasks put N x N messages through the web "
+        "process, and under load channels_redis drops messages past the layer's capacity without a word "
+        "(the load gate sees tokens lost: Q2, Q3, W5)",
     ),
     "close-after-done": ("W7", "the consumer closes the socket after forwarding a terminal event"),
     "replay-before-connected": (

@@ -40,7 +40,13 @@ class StageConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.task_filter: str | None = (query.get("task_id") or [""])[0].lower() or None
         self.seen: dict[str, int] = {}  # task id -> tokens already sent (snapshot or live)
         self.ended: set[str] = set()
-        self.group = state.group_name(self.project_id, self.stage_name)
+        # A socket for one task joins that task's group only (see state.task_group_name).
+        task_group = (
+            None
+            if self.task_filter is None
+            else state.task_group_name(self.project_id, self.stage_name, self.task_filter)
+        )
+        self.group = task_group or state.group_name(self.project_id, self.stage_name)
         # Join the group before reading the snapshots: a token published in between is in both,
         # and `seen` drops the live copy; one published after is live only.
         await self.channel_layer.group_add(self.group, self.channel_name)

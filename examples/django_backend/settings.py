@@ -32,13 +32,21 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     # 4xx answers are the contract at work (E4, T2 ...), not warnings worth a line each
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # channels_redis says at INFO when a group message found a channel full and was dropped
+    "loggers": {"django.request": {"level": "ERROR"}, "channels_redis": {"level": "INFO"}},
 }
 
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            # Past `capacity` channels_redis drops messages without an error: in Redis, the web
+            # process's queue (logged at INFO), and in the web process, each socket's buffer (not
+            # logged). Settable, to show what the channel-fanout breakage loses (README).
+            "capacity": int(os.environ.get("STAGECHECK_EXAMPLE_LAYER_CAPACITY", "1000")),
+            "expiry": 30,
+        },
     }
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from typing import Any
 
@@ -29,6 +30,22 @@ def group_name(project_id: int, stage_name: str) -> str:
     if "wide-group" in settings.BREAKS:
         return f"project.{project_id}"
     return f"project.{project_id}.stage.{stage_name}"
+
+
+_TASK_ID = re.compile(r"[0-9a-f-]{1,64}")  # Celery's ids; what a Channels group name may hold
+
+
+def task_group_name(project_id: int, stage_name: str, task_id: str) -> str | None:
+    """The group of one task's messages, for sockets opened with `?task_id=`.
+
+    Each socket of the channel's group receives every task's messages and drops the others:
+    with N sockets on N tasks that is N x N messages through the web process, and past the
+    layer's capacity channels_redis drops a slow consumer's oldest messages, its own task's
+    tokens among them (Q2/Q3/W5 under load). None for an id no task can have.
+    """
+    if {"wide-group", "channel-fanout"} & settings.BREAKS or not _TASK_ID.fullmatch(task_id):
+        return None
+    return f"{group_name(project_id, stage_name)}.task.{task_id}"
 
 
 def issued_key(task_id: str) -> str:

@@ -40,7 +40,12 @@ def publish(project_id: int, stage_name: str, message: dict[str, Any], seq: int)
     loop = getattr(_threads, "loop", None)
     if loop is None:
         loop = _threads.loop = asyncio.new_event_loop()
-    loop.run_until_complete(layer.group_send(state.group_name(project_id, stage_name), event))
+    groups = [
+        state.group_name(project_id, stage_name),
+        state.task_group_name(project_id, stage_name, message["task_id"]),
+    ]
+    for group in filter(None, groups):  # the channel's sockets, then those following this task only
+        loop.run_until_complete(layer.group_send(group, event))
 
 
 @app.task(bind=True, name="examples.run_stage")  # type: ignore[untyped-decorator]
